@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Print what runs where in the lab: container, address, inventory groups, state.
+set -euo pipefail
+label=celery-fleet.lab
+ids=$(docker ps --all --quiet --filter "label=$label")
+if [ -z "$ids" ]; then
+    echo "The lab is not running: 'make lab' starts it."
+    exit 0
+fi
+{
+    echo "HOST ADDRESS GROUPS STATE"
+    # shellcheck disable=SC2086 # one argument per container id
+    docker inspect --format "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}} {{index .Config.Labels \"$label.groups\"}} {{.State.Status}}" $ids |
+        sed 's#^/##' | sort
+} | column -t
+echo
+echo "Shell on a host: docker exec -it HOST bash    Remove the lab: make lab-down"
