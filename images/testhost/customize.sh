@@ -21,7 +21,9 @@ APT::Install-Suggests "false";
 Acquire::Languages "none";
 CONF
 
-# The image ships no package lists; roles refresh them like on any new host.
+# The image ships no package lists, marked stale (epoch mtime, no success
+# stamp) so that a role's `cache_valid_time` refreshes them on first use.
 apt-get clean
-rm -rf /var/lib/apt/lists/* /var/log/*.log /tmp/* /var/tmp/*
+rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/* /var/log/*.log /tmp/* /var/tmp/*
+touch -d @0 /var/lib/apt/lists
 : > /etc/machine-id

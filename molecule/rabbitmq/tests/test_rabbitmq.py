@@ -1,0 +1,154 @@
+"""The rabbitmq role's cluster: membership, quorum queues, access, metrics, input checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import amqp
+import pytest
+import testinfra.host
+import yaml
+from conftest import amqp_connection, container_address, rabbitmqctl_json
+
+SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
+SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
+APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
+MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
+VHOST = "celery"
+
+Runner = Callable[[Path, dict[str, object]], subprocess.CompletedProcess[str]]
+
+
+def cluster_hosts(host: testinfra.host.Host) -> list[str]:
+    """Inventory names of every node in this host's cluster, seed first."""
+    variables = host.ansible.get_variables()
+    group = next(name for name in variables["group_names"] if name.startswith("rabbitmq_"))
+    return sorted(variables["groups"][group])
+
+
+def peer(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
+    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def test_every_node_sees_three_running_nodes(host: testinfra.host.Host) -> None:
+    status = rabbitmqctl_json(host, "cluster_status")
+    expected = {f"rabbit@{name}" for name in cluster_hosts(host)}
+    assert len(expected) == 3
+    assert set(status["running_nodes"]) == expected
+    assert set(status["disk_nodes"]) == expected
+
+
+def test_partition_handling_is_pause_minority(host: testinfra.host.Host) -> None:
+    with host.sudo():
+        value = host.check_output("rabbitmqctl eval 'application:get_env(rabbit, cluster_partition_handling).'")
+    assert value == "{ok,pause_minority}"
+
+
+def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.host.Host) -> None:
+    names = cluster_hosts(host)
+    if host.backend.get_hostname() != names[0]:
+        pytest.skip("a cluster-wide check, run once per cluster from its seed")
+    publish_node, consume_node = container_address(host), container_address(peer(host, names[2]))
+    queue, body = f"replication-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+
+    # Declared with no x-queue-type: the vhost's default queue type decides.
+    with amqp_connection(publish_node, "celery", APP_PASSWORD, VHOST, confirm_publish=True) as connection:
+        channel = connection.channel()
+        channel.queue_declare(queue, durable=True, auto_delete=False)
+        channel.basic_publish(amqp.Message(body, delivery_mode=2), exchange="", routing_key=queue)
+
+    queues = rabbitmqctl_json(host, "list_queues", "--vhost", VHOST, "name", "type", "members")
+    declared = next(item for item in queues if item["name"] == queue)
+    assert declared["type"] == "quorum"
+    assert sorted(declared["members"]) == sorted(f"rabbit@{name}" for name in names)
+
+    with amqp_connection(consume_node, "celery", APP_PASSWORD, VHOST) as connection:
+        channel = connection.channel()
+        message = channel.basic_get(queue, no_ack=True)
+        assert message is not None
+        assert message.body == body
+        channel.queue_delete(queue)
+
+
+def test_guest_is_removed(host: testinfra.host.Host) -> None:
+    users = {user["user"] for user in rabbitmqctl_json(host, "list_users")}
+    assert "guest" not in users
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        amqp_connection(container_address(host), "guest", "guest", "/")
+
+
+def test_app_user_can_connect(host: testinfra.host.Host) -> None:
+    with amqp_connection(container_address(host), "celery", APP_PASSWORD, VHOST) as connection:
+        assert connection.connected
+
+
+def test_monitoring_user_reads_but_cannot_publish(host: testinfra.host.Host) -> None:
+    users = {user["user"]: user["tags"] for user in rabbitmqctl_json(host, "list_users")}
+    assert "monitoring" in users["monitoring"]
+    # Publisher confirms make the broker's refusal arrive as an exception here.
+    with amqp_connection(
+        container_address(host), "monitoring", MONITORING_PASSWORD, VHOST, confirm_publish=True
+    ) as connection:
+        channel = connection.channel()
+        with pytest.raises(amqp.exceptions.AccessRefused):
+            channel.basic_publish(amqp.Message("nope"), exchange="", routing_key="anything")
+
+
+def test_prometheus_metrics_are_served(host: testinfra.host.Host) -> None:
+    url = f"http://{container_address(host)}:15692/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = response.read().decode()
+    assert response.status == 200
+    assert "rabbitmq_identity_info" in body or "rabbitmq_build_info" in body
+
+
+def inventory_for(names: list[str], **group_vars: object) -> dict[str, object]:
+    """A throw-away inventory over existing containers, as one cluster group."""
+    return {
+        "all": {
+            "children": {
+                "pair": {
+                    "hosts": {name: {} for name in names},
+                    "vars": {
+                        "ansible_connection": "community.docker.docker",
+                        "rabbitmq_cluster_group": "pair",
+                        **group_vars,
+                    },
+                }
+            }
+        }
+    }
+
+
+def assert_failed_before_any_change(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert message in " ".join(result.stdout.split()), result.stdout
+    assert "changed=0" in result.stdout
+    assert re.search(r"changed=[1-9]", result.stdout) is None, result.stdout
+
+
+def test_two_node_inventory_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:
+    names = cluster_hosts(host)
+    if host.backend.get_hostname() != names[0]:
+        pytest.skip("an inventory check, run once per cluster")
+    inventory = inventory_for(
+        names[:2], rabbitmq_app_password="x", rabbitmq_monitoring_password="y", rabbitmq_cluster_group="pair"
+    )
+    result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory)
+    assert_failed_before_any_change(result, "Quorum queues need an odd number of at least 3 nodes")
+
+
+def test_missing_password_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:
+    names = cluster_hosts(host)
+    if host.backend.get_hostname() != names[0]:
+        pytest.skip("an inventory check, run once per cluster")
+    secret = f"never-print-{uuid.uuid4().hex}"
+    result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory_for(names, rabbitmq_monitoring_password=secret))
+    assert_failed_before_any_change(result, "rabbitmq_app_password and rabbitmq_monitoring_password must both be set")
+    assert secret not in result.stdout + result.stderr
