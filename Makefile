@@ -61,6 +61,10 @@ lab: images ## Bring up the local container fleet, deploy the stack, show what r
 lab-down: venv ## Remove the lab's containers and network
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/lab.yml --extra-vars lab_state=absent
 
+.PHONY: haproxy-reference
+haproxy-reference: venv ## Regenerate haproxy/haproxy.cfg from the haproxy role (the tests check they match)
+	ansible-playbook tools/haproxy-reference.yml
+
 .PHONY: lock
 lock: ## Re-resolve requirements.in into the fully pinned requirements.txt
 	rm -rf .cache/lock-venv

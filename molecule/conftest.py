@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,10 +39,19 @@ def rabbitmqctl_json(host: testinfra.host.Host, *args: str) -> object:
         return json.loads(host.check_output("rabbitmqctl --formatter json " + " ".join(args)))
 
 
-def run_playbook(playbook: Path, inventory: dict[str, object], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run ansible-playbook from the project with a throw-away inventory."""
-    inventory_file = tmp_path / "inventory.json"
-    inventory_file.write_text(json.dumps(inventory))
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+    """Poll until predicate() is true or timeout seconds pass; return the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def run_playbook(playbook: str | Path, inventory: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ansible-playbook from the project directory, as a user would."""
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
@@ -50,16 +60,30 @@ def run_playbook(playbook: Path, inventory: dict[str, object], tmp_path: Path) -
         "ANSIBLE_FORCE_COLOR": "0",
     }
     return subprocess.run(
-        ["ansible-playbook", "--inventory", str(inventory_file), str(playbook)],
+        ["ansible-playbook", "--inventory", str(inventory), str(playbook), *args],
         capture_output=True,
         text=True,
         env=env,
         cwd=PROJECT_DIR,
         check=False,
-        timeout=600,
+        timeout=900,
     )
 
 
 @pytest.fixture
 def playbook_runner(tmp_path: Path) -> Callable[[Path, dict[str, object]], subprocess.CompletedProcess[str]]:
-    return lambda playbook, inventory: run_playbook(playbook, inventory, tmp_path)
+    """Run a playbook against a throw-away inventory (a dict in YAML inventory form)."""
+
+    def run(playbook: Path, inventory: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        inventory_file = tmp_path / "inventory.json"
+        inventory_file.write_text(json.dumps(inventory))
+        return run_playbook(playbook, inventory_file)
+
+    return run
+
+
+@pytest.fixture
+def playbook_runner_at() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a playbook against the scenario's own inventory (the one Molecule wrote)."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    return lambda playbook, *args: run_playbook(playbook, inventory, *args)

@@ -1,0 +1,141 @@
+"""The haproxy role: valid config, AMQP health checks, fast DOWN marking, seamless reloads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import amqp
+import testinfra.host
+import yaml
+from conftest import PROJECT_DIR, amqp_connection, container_address, wait_for
+
+testinfra_hosts = ["ansible://haproxy"]
+
+SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
+SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
+APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
+ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
+BROKERS = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
+STATS_SCRIPT = """
+import socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+sock.sendall(b"show stat\\n")
+data = b""
+while chunk := sock.recv(65536):
+    data += chunk
+print(data.decode())
+"""
+
+
+def detection_bound_s() -> float:
+    """Worst case from a broker failing to DOWN, from the role's own check settings."""
+    d = ROLE_DEFAULTS
+    worst_ms = (
+        d["haproxy_check_inter"]
+        + d["haproxy_check_fall"] * d["haproxy_timeout_check"]
+        + (d["haproxy_check_fall"] - 1) * d["haproxy_check_fastinter"]
+    )
+    return worst_ms / 1000
+
+
+def server_status(host: testinfra.host.Host) -> dict[str, str]:
+    """Status (UP, DOWN, ...) of each backend server, read from the stats socket."""
+    with host.sudo():
+        csv = host.check_output(f"python3 -c '{STATS_SCRIPT}' {ROLE_DEFAULTS['haproxy_stats_socket']}")
+    header, *rows = [line for line in csv.splitlines() if line]
+    columns = header.lstrip("# ").split(",")
+    status = {}
+    for row in rows:
+        fields = dict(zip(columns, row.split(","), strict=False))
+        if fields["pxname"] == "rabbitmq" and fields["svname"] not in ("FRONTEND", "BACKEND"):
+            status[fields["svname"]] = fields["status"]
+    return status
+
+
+def all_up(host: testinfra.host.Host) -> bool:
+    return server_status(host) == dict.fromkeys(BROKERS, "UP")
+
+
+def haproxy_pids(host: testinfra.host.Host) -> tuple[int, set[int]]:
+    """The master's PID and its workers' PIDs."""
+    master = int(host.check_output("systemctl show --property MainPID --value haproxy"))
+    workers = {int(pid) for pid in host.check_output(f"pgrep --parent {master} haproxy").split()}
+    return master, workers
+
+
+def test_installed_config_is_valid(host: testinfra.host.Host) -> None:
+    with host.sudo():
+        result = host.run("haproxy -c -f /etc/haproxy/haproxy.cfg")
+    assert result.rc == 0, result.stderr
+
+
+def test_reference_file_is_valid_as_shipped(host: testinfra.host.Host) -> None:
+    # The brokers here carry the reference's server names, so it resolves as is.
+    name = host.backend.get_hostname()
+    subprocess.run(
+        ["docker", "cp", str(PROJECT_DIR / "haproxy" / "haproxy.cfg"), f"{name}:/root/reference.cfg"], check=True
+    )
+    with host.sudo():
+        result = host.run("haproxy -c -f /root/reference.cfg")
+    assert result.rc == 0, result.stdout + result.stderr
+
+
+def test_every_backend_is_up(host: testinfra.host.Host) -> None:
+    assert wait_for(lambda: all_up(host), timeout=30), server_status(host)
+
+
+def test_amqp_client_connects_through_the_proxy(host: testinfra.host.Host) -> None:
+    with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery") as connection:
+        channel = connection.channel()
+        queue, _, _ = channel.queue_declare(exclusive=True)
+        assert queue
+
+
+def test_prometheus_exporter_serves_metrics(host: testinfra.host.Host) -> None:
+    url = f"http://{ROLE_DEFAULTS['haproxy_prometheus_bind']}/metrics"
+    body = host.check_output(
+        f"python3 -c 'import urllib.request; print(urllib.request.urlopen(\"{url}\").read().decode())'"
+    )
+    assert "haproxy_backend_active_servers" in body
+
+
+def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host) -> None:
+    broker = host.get_host("ansible://rabbitmq-3", ansible_inventory=host.backend.ansible_inventory)
+    assert wait_for(lambda: all_up(host), timeout=30), server_status(host)
+    with broker.sudo():
+        broker.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
+    killed = time.monotonic()
+    marked_down = wait_for(lambda: server_status(host)["rabbitmq-3"].startswith("DOWN"), timeout=30, interval=0.1)
+    elapsed = time.monotonic() - killed
+    with broker.sudo():
+        broker.check_output("systemctl reset-failed rabbitmq-server; systemctl start rabbitmq-server")
+    assert marked_down, server_status(host)
+    assert elapsed <= detection_bound_s(), f"DOWN after {elapsed:.2f} s, bound {detection_bound_s()} s"
+    assert wait_for(lambda: all_up(host), timeout=120), server_status(host)
+
+
+def test_config_change_reloads_without_dropping_connections(
+    host: testinfra.host.Host, playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    name = host.backend.get_hostname()
+    master_before, workers_before = haproxy_pids(host)
+    with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery") as connection:
+        channel = connection.channel()
+        bigger = '{"haproxy_maxconn": 4097}'
+        changed = playbook_runner_at("playbooks/haproxy.yml", "--limit", name, "--extra-vars", bigger)
+        assert changed.returncode == 0, changed.stdout
+        assert "RUNNING HANDLER [haproxy : Reload HAProxy]" in changed.stdout
+        # The open connection still works after the reload.
+        queue, _, _ = channel.queue_declare(exclusive=True)
+        channel.basic_publish(amqp.Message("after reload"), exchange="", routing_key=queue)
+        assert wait_for(lambda: channel.basic_get(queue, no_ack=True) is not None, timeout=10)
+        restored = playbook_runner_at("playbooks/haproxy.yml", "--limit", name)
+        assert restored.returncode == 0, restored.stdout
+    master_after, workers_after = haproxy_pids(host)
+    assert master_after == master_before, "a reload must not restart the master process"
+    assert workers_after - workers_before, "a reload starts a new worker process"
