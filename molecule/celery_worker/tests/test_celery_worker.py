@@ -1,0 +1,136 @@
+"""The celery_worker role: Supervisor, unprivileged workers, sysctls, a task round trip, a bounded leak."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra.host
+import yaml
+from celery import Celery
+from celery_fleet_app.config import FleetConfig, celery_settings
+from conftest import PROJECT_DIR, container_address, rabbitmqctl_json, wait_for
+
+testinfra_hosts = ["ansible://celery_workers"]
+
+SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
+SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
+ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "celery_worker" / "defaults" / "main.yml").read_text())
+MAX_TASKS_PER_CHILD = SCENARIO_VARS["celery_workers"]["celery_worker_max_tasks_per_child"]
+LEAK_PER_TASK = 5
+LEAK_TASKS = 300
+COMPLETED_LOG = f"{ROLE_DEFAULTS['celery_worker_home']}/completed.log"
+
+
+def other(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
+    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def client(host: testinfra.host.Host) -> Celery:
+    """A Celery client on the control node, configured like the workers, through the proxy."""
+    proxy = container_address(other(host, "cw-haproxy"))
+    config = FleetConfig(
+        broker_endpoints=[f"{proxy}:5672"],
+        user="celery",
+        password=SCENARIO_VARS["all"]["celery_worker_broker_password"],
+        vhost="celery",
+    )
+    app = Celery("client", set_as_current=False)
+    app.conf.update(celery_settings(config))
+    return app
+
+
+def queue_drained(host: testinfra.host.Host) -> bool:
+    queues = rabbitmqctl_json(other(host, "cw-rabbitmq-1"), "list_queues", "--vhost", "celery", "name", "messages")
+    return all(queue["messages"] == 0 for queue in queues if queue["name"] == "celery")
+
+
+def worker_main_pids(host: testinfra.host.Host) -> list[int]:
+    """PIDs of the Celery worker processes Supervisor runs (from `supervisorctl status`)."""
+    with host.sudo():
+        status = host.run("supervisorctl status").stdout
+    return [int(line.split(" pid ")[1].split(",")[0]) for line in status.splitlines() if " pid " in line]
+
+
+def pool_pids(host: testinfra.host.Host) -> set[int]:
+    return {int(pid) for main in worker_main_pids(host) for pid in host.check_output(f"pgrep -P {main}").split()}
+
+
+def open_descriptors(host: testinfra.host.Host, pid: int) -> int:
+    with host.sudo():
+        return int(host.check_output(f"ls /proc/{pid}/fd | wc -l"))
+
+
+def test_every_worker_is_running_under_supervisor(host: testinfra.host.Host) -> None:
+    def all_running() -> bool:
+        with host.sudo():
+            lines = host.check_output("supervisorctl status").splitlines()
+        return bool(lines) and all(" RUNNING " in line for line in lines)
+
+    assert wait_for(all_running, timeout=60)
+
+
+def test_workers_and_pool_processes_run_as_the_unprivileged_user(host: testinfra.host.Host) -> None:
+    for pid in [*worker_main_pids(host), *pool_pids(host)]:
+        assert host.check_output(f"ps -o user= -p {pid}") == ROLE_DEFAULTS["celery_worker_user"]
+
+
+def test_supervisor_socket_is_root_only_and_not_on_the_network(host: testinfra.host.Host) -> None:
+    socket_file = host.file("/var/run/supervisor.sock")
+    assert socket_file.is_socket
+    assert socket_file.user == "root"
+    assert socket_file.mode == 0o700
+    assert "[inet_http_server]" not in host.file("/etc/supervisor/supervisord.conf").content_string
+
+
+def test_keepalive_sysctls_are_in_effect(host: testinfra.host.Host) -> None:
+    expected = {
+        "net.ipv4.tcp_keepalive_time": ROLE_DEFAULTS["celery_worker_sysctl_keepalive_time"],
+        "net.ipv4.tcp_keepalive_intvl": ROLE_DEFAULTS["celery_worker_sysctl_keepalive_intvl"],
+        "net.ipv4.tcp_keepalive_probes": ROLE_DEFAULTS["celery_worker_sysctl_keepalive_probes"],
+        "net.ipv4.tcp_retries2": ROLE_DEFAULTS["celery_worker_sysctl_tcp_retries2"],
+    }
+    assert {name: host.sysctl(name) for name in expected} == expected
+    assert host.file("/etc/sysctl.d/60-celery-worker.conf").contains("net.ipv4.tcp_keepalive_time")
+
+
+def test_a_task_round_trips(host: testinfra.host.Host) -> None:
+    token = f"roundtrip-{uuid.uuid4().hex}"
+    with client(host) as app:
+        app.send_task("celery_fleet_app.tasks.record", args=[token])
+    workers = [
+        host,
+        other(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
+    ]
+
+    def recorded() -> bool:
+        return any(
+            worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string
+            for worker in workers
+        )
+
+    assert wait_for(recorded, timeout=60)
+
+
+def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host) -> None:
+    if host.backend.get_hostname() != "cw-worker-trixie":
+        pytest.skip("one run feeds and measures both workers")
+    before = {name: pool_pids(other(host, name)) for name in ("cw-worker-trixie", "cw-worker-bookworm")}
+    with client(host) as app:
+        for _ in range(LEAK_TASKS):
+            app.send_task("celery_fleet_app.tasks.leak_descriptors", args=[LEAK_PER_TASK])
+    assert wait_for(lambda: queue_drained(host), timeout=300)
+    for name, pids in before.items():
+        worker = other(host, name)
+        after = pool_pids(worker)
+        assert after.isdisjoint(pids), f"{name}: pool processes were never replaced ({pids} -> {after})"
+        bound = baseline_descriptors(worker) + MAX_TASKS_PER_CHILD * LEAK_PER_TASK
+        counts = {pid: open_descriptors(worker, pid) for pid in after}
+        assert max(counts.values()) <= bound, f"{name}: open descriptors {counts} exceed {bound}"
+
+
+def baseline_descriptors(host: testinfra.host.Host) -> int:
+    """Descriptors a pool process holds before running any task: those of its parent, the worker."""
+    return max(open_descriptors(host, pid) for pid in worker_main_pids(host))

@@ -1,0 +1,1 @@
+"""Reference Celery app deployed by the celery_worker role when no app of your own is given."""

@@ -1,0 +1,125 @@
+"""The reference app's Celery settings, each with the failure it prevents.
+
+The celery_worker role writes the deployment's values (broker endpoints,
+credentials, limits) to a JSON file; `celery_settings()` turns them into
+Celery configuration. Nothing here opens a connection, so it is unit-tested
+without a broker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+CONFIG_ENV = "CELERY_FLEET_CONFIG"
+DEFAULT_CONFIG_PATH = Path("/etc/celery-fleet/app.json")
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """What the deployment decides; the role renders it as JSON."""
+
+    broker_endpoints: list[str]
+    user: str
+    password: str = field(repr=False)
+    vhost: str
+    heartbeat: int = 10
+    max_tasks_per_child: int = 100
+    max_memory_per_child_kib: int = 200_000
+    task_time_limit: int = 300
+    task_soft_time_limit: int = 240
+    keepalive_idle: int = 10
+    keepalive_interval: int = 5
+    keepalive_count: int = 3
+    tcp_user_timeout_ms: int = 30_000
+    completed_log: str = "/var/lib/celery-fleet/completed.log"
+
+
+def load_config(path: Path | None = None) -> FleetConfig:
+    """Read the deployment's JSON file (CELERY_FLEET_CONFIG, else the default path)."""
+    config_path = path or Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
+    try:
+        values = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"celery_fleet_app: no configuration at {config_path}; set {CONFIG_ENV}") from None
+    return FleetConfig(**values)
+
+
+def broker_url(endpoints: list[str], user: str, password: str, vhost: str) -> str:
+    """One AMQP URL per endpoint, joined with ';' so Celery fails over between them."""
+    if not endpoints:
+        raise ValueError("at least one broker endpoint (host:port) is needed")
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return ";".join(f"amqp://{credentials}@{endpoint}/{quote(vhost, safe='')}" for endpoint in endpoints)
+
+
+def socket_settings(config: FleetConfig) -> dict[int, int]:
+    """TCP options for the broker socket, keyed by the socket module's constants (as py-amqp expects)."""
+    return {
+        # Probe an idle connection after this many seconds...
+        socket.TCP_KEEPIDLE: config.keepalive_idle,
+        # ...every this many seconds...
+        socket.TCP_KEEPINTVL: config.keepalive_interval,
+        # ...and give up after this many unanswered probes.
+        socket.TCP_KEEPCNT: config.keepalive_count,
+        # Data unacknowledged by the peer this long (ms) kills the connection,
+        # even while keepalive is not probing (the socket has data in flight).
+        socket.TCP_USER_TIMEOUT: config.tcp_user_timeout_ms,
+    }
+
+
+def celery_settings(config: FleetConfig) -> dict[str, object]:
+    """Celery configuration; every entry names the failure it prevents."""
+    return {
+        # The HAProxy endpoint(s), never a broker node directly: the proxy resets
+        # the connection when a broker dies. A second proxy is a failover target.
+        "broker_url": broker_url(config.broker_endpoints, config.user, config.password, config.vhost),
+        "broker_failover_strategy": "round-robin",
+        # Heartbeats (RabbitMQ recommends 5-20 s) detect a silent broker or proxy
+        # from inside AMQP, where TCP alone would wait for retransmission limits.
+        "broker_heartbeat": config.heartbeat,
+        # Never give up reconnecting: a worker that stops retrying after a long
+        # outage stays RUNNING under Supervisor and does nothing.
+        "broker_connection_retry": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        # A connect attempt to an unreachable endpoint fails fast and moves on.
+        "broker_connection_timeout": 10,
+        "broker_transport_options": {
+            # Kernel-level detection of a dead peer on the broker socket.
+            "socket_settings": socket_settings(config),
+            # A publish returns only once the broker has the message: no task is
+            # lost in a socket buffer when the broker dies.
+            "confirm_publish": True,
+        },
+        # Quorum queues are replicated across the cluster: losing one broker
+        # loses no queued task. Celery then also avoids global QoS, which
+        # quorum queues do not support.
+        "task_default_queue_type": "quorum",
+        "worker_detect_quorum_queues": True,
+        # Ack after the task ran, and hand the task back if the worker process
+        # died: a crash or a lost connection means a redelivery, not a loss.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # Reserve one task at a time: tasks are not stranded unacked on a
+        # worker whose connection is dying.
+        "worker_prefetch_multiplier": 1,
+        # Replace pool processes after this many tasks or this much memory:
+        # bounds descriptor and memory leaks in task code.
+        "worker_max_tasks_per_child": config.max_tasks_per_child,
+        "worker_max_memory_per_child": config.max_memory_per_child_kib,
+        # On connection loss, cancel tasks whose acks can no longer reach the
+        # broker (they will be redelivered) instead of running them twice.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A hung task cannot hold a pool process (and its unacked message) forever.
+        "task_time_limit": config.task_time_limit,
+        "task_soft_time_limit": config.task_soft_time_limit,
+        # JSON only: no pickle from the network.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+    }

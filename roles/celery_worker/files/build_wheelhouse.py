@@ -1,0 +1,92 @@
+"""Build an offline wheelhouse on the control node for one target Python.
+
+Run by the celery_worker role (delegated to the control node). Downloads
+binary wheels of the requirements for the target's Python version and
+platform, and builds the app's own wheel, into DEST. A stamp file records the
+inputs; when they are unchanged nothing is done and "unchanged" is printed,
+so the role can report changed honestly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Build by-products that must not count as source changes.
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
+
+
+def source_files(path: Path) -> list[Path]:
+    return sorted(
+        item
+        for item in path.rglob("*")
+        if item.is_file()
+        and not any(part in ("__pycache__", "build") or part.endswith((".egg-info", ".pyc")) for part in item.parts)
+    )
+
+
+def source_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for item in source_files(path):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()
+
+
+def build(scratch: Path, args: argparse.Namespace) -> None:
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(
+        [*pip, "download", "--dest", str(scratch), "--only-binary=:all:", "--implementation", "cp",
+         "--python-version", args.python_version, "--platform", args.platform, *args.requirements],
+        check=True,
+    )  # fmt: skip
+    if args.app_source:
+        # From a clean copy: setuptools writes build/ and *.egg-info into the tree.
+        with tempfile.TemporaryDirectory() as tmp:
+            app = Path(tmp) / "app"
+            shutil.copytree(args.app_source, app, ignore=IGNORED)
+            subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(scratch), str(app)], check=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dest", type=Path, required=True)
+    parser.add_argument("--python-version", required=True, help="target's major.minor, e.g. 3.13")
+    parser.add_argument("--platform", required=True, help="e.g. manylinux2014_x86_64")
+    parser.add_argument("--app-source", type=Path, help="directory of the app to build a wheel of")
+    parser.add_argument("requirements", nargs="+")
+    args = parser.parse_args()
+
+    inputs = {
+        "python": args.python_version,
+        "platform": args.platform,
+        "requirements": sorted(args.requirements),
+        "app": source_digest(args.app_source) if args.app_source else None,
+    }
+    stamp = args.dest / ".inputs.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == inputs:
+        print("unchanged")
+        return 0
+
+    # Build into a scratch directory and swap it in, so a failed build never
+    # leaves a half-filled wheelhouse behind.
+    args.dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=args.dest.name + ".", dir=args.dest.parent))
+    try:
+        build(scratch, args)
+        (scratch / ".inputs.json").write_text(json.dumps(inputs, indent=2))
+        shutil.rmtree(args.dest, ignore_errors=True)
+        scratch.rename(args.dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print("changed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The reference app's Celery configuration carries every hardening setting."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from celery_fleet_app.config import FleetConfig, broker_url, celery_settings, load_config, socket_settings
+
+# What the celery_worker role renders into /etc/celery-fleet/app.json.
+INVENTORY_STYLE = {
+    "broker_endpoints": ["haproxy-1:5672", "haproxy-2:5672"],
+    "user": "celery",
+    "password": "p@ss:w/rd;%",
+    "vhost": "celery",
+    "heartbeat": 10,
+    "max_tasks_per_child": 50,
+    "max_memory_per_child_kib": 150000,
+    "task_time_limit": 300,
+    "task_soft_time_limit": 240,
+    "keepalive_idle": 10,
+    "keepalive_interval": 5,
+    "keepalive_count": 3,
+    "tcp_user_timeout_ms": 30000,
+    "completed_log": "/var/lib/celery-fleet/completed.log",
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> FleetConfig:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(INVENTORY_STYLE))
+    return load_config(path)
+
+
+def test_hardening_settings(config: FleetConfig) -> None:
+    settings = celery_settings(config)
+    expected = {
+        "broker_heartbeat": 10,
+        "broker_connection_retry": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "task_default_queue_type": "quorum",
+        "worker_detect_quorum_queues": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": 50,
+        "worker_max_memory_per_child": 150000,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_time_limit": 300,
+        "task_soft_time_limit": 240,
+        "accept_content": ["json"],
+    }
+    assert {key: settings[key] for key in expected} == expected
+    assert settings["broker_transport_options"]["confirm_publish"] is True
+
+
+def test_heartbeat_is_in_rabbitmqs_recommended_range(config: FleetConfig) -> None:
+    assert 5 <= celery_settings(config)["broker_heartbeat"] <= 20
+
+
+def test_broker_url_lists_every_proxy_for_failover(config: FleetConfig) -> None:
+    urls = celery_settings(config)["broker_url"].split(";")
+    parts = [urlsplit(url) for url in urls]
+    assert [(part.scheme, part.hostname, part.port) for part in parts] == [
+        ("amqp", "haproxy-1", 5672),
+        ("amqp", "haproxy-2", 5672),
+    ]
+    for part in parts:
+        assert unquote(part.username) == "celery"
+        assert unquote(part.password) == "p@ss:w/rd;%"
+        assert part.path == "/celery"
+
+
+def test_broker_url_quotes_a_vhost_with_a_slash() -> None:
+    assert broker_url(["proxy:5672"], "u", "p", "/") == "amqp://u:p@proxy:5672/%2F"
+
+
+def test_broker_url_needs_an_endpoint() -> None:
+    with pytest.raises(ValueError, match="at least one broker endpoint"):
+        broker_url([], "u", "p", "v")
+
+
+def test_socket_options_are_keyed_by_socket_constants(config: FleetConfig) -> None:
+    options = socket_settings(config)
+    assert options == {
+        socket.TCP_KEEPIDLE: 10,
+        socket.TCP_KEEPINTVL: 5,
+        socket.TCP_KEEPCNT: 3,
+        socket.TCP_USER_TIMEOUT: 30000,
+    }
+    assert celery_settings(config)["broker_transport_options"]["socket_settings"] == options
+
+
+def test_password_is_not_in_the_repr(config: FleetConfig) -> None:
+    assert INVENTORY_STYLE["password"] not in repr(config)
+
+
+def test_missing_file_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="CELERY_FLEET_CONFIG"):
+        load_config(tmp_path / "absent.json")
+
+
+def test_settings_are_accepted_by_celery(config: FleetConfig) -> None:
+    from celery import Celery
+
+    app = Celery("check", set_as_current=False)
+    app.conf.update(celery_settings(config))
+    assert app.conf.broker_heartbeat == 10
+    assert app.conf.task_default_queue_type == "quorum"
