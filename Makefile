@@ -9,8 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# Molecule scenarios, in the order `make test` runs them (override to run a few).
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# Molecule scenarios, in the order `make test` runs them (override to run a few):
+# the images first, then each tier, then the whole stack under fault.
+SCENARIOS ?= testhosts rabbitmq haproxy celery_worker
 LAB_INVENTORY := inventories/lab
 
 .PHONY: help

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import amqp
 import pytest
@@ -37,6 +38,36 @@ def amqp_connection(address: str, user: str, password: str, vhost: str, **kwargs
 def rabbitmqctl_json(host: testinfra.host.Host, *args: str) -> object:
     with host.sudo():
         return json.loads(host.check_output("rabbitmqctl --formatter json " + " ".join(args)))
+
+
+HAPROXY_SOCKET_SCRIPT = """
+import socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+sock.sendall(sys.argv[2].encode() + b"\\n")
+data = b""
+while chunk := sock.recv(65536):
+    data += chunk
+print(data.decode())
+"""
+
+
+def haproxy_command(host: testinfra.host.Host, command: str, socket_path: str = "/run/haproxy/admin.sock") -> str:
+    """Run one command on HAProxy's admin socket (Python stands in for socat)."""
+    with host.sudo():
+        return host.check_output(f"python3 -c '{HAPROXY_SOCKET_SCRIPT}' {socket_path} '{command}'")
+
+
+def haproxy_server_status(host: testinfra.host.Host, backend: str = "rabbitmq") -> dict[str, str]:
+    """Status (UP, DOWN, MAINT, ...) of each server of a backend, from `show stat`."""
+    header, *rows = [line for line in haproxy_command(host, "show stat").splitlines() if line]
+    columns = header.lstrip("# ").split(",")
+    status = {}
+    for row in rows:
+        fields = dict(zip(columns, row.split(","), strict=False))
+        if fields["pxname"] == backend and fields["svname"] not in ("FRONTEND", "BACKEND"):
+            status[fields["svname"]] = fields["status"]
+    return status
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
@@ -87,3 +118,35 @@ def playbook_runner_at() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run a playbook against the scenario's own inventory (the one Molecule wrote)."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     return lambda playbook, *args: run_playbook(playbook, inventory, *args)
+
+
+FAILOVER_RESULTS = Path(__file__).resolve().parent / "failover" / "results" / "latest.json"
+
+
+def results_table(data: dict[str, Any]) -> list[str]:
+    rows = ["fault         RST (s)       reconnect (s)  first task (s)  published  completed  lost  duplicated"]
+    for fault, result in data.get("faults", {}).items():
+        rst = "/".join(f"{value:.2f}" for value in result["time_to_rst_s"].values())
+        reconnect = "/".join(f"{value:.2f}" for value in result["time_to_reconnect_s"].values())
+        rows.append(
+            f"{fault:<13} {rst:<13} {reconnect:<14} {result['time_to_first_task_after_fault_s']!s:<15} "
+            f"{result['tasks_published']:<10} {result['tasks_completed']:<10} {result['tasks_lost']:<5} "
+            f"{result['tasks_duplicated']}"
+        )
+    control = data.get("control")
+    if control:
+        rows.append(
+            f"control (no proxy, blackhole, {control['window_s']} s): RST packets {control['rst_packets']}, "
+            f"socket ESTABLISHED {control['socket_established']}, Supervisor {control['supervisor_status']}, "
+            f"tasks completed {control['tasks_completed_in_window']} of {control['tasks_published_in_window']}"
+        )
+    return rows
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After the failover scenario's verify, print its results as a table."""
+    ran = [report for reports in terminalreporter.stats.values() for report in reports if hasattr(report, "nodeid")]
+    if FAILOVER_RESULTS.exists() and any("test_failover" in report.nodeid for report in ran):
+        terminalreporter.section(f"failover results ({FAILOVER_RESULTS})")
+        for row in results_table(json.loads(FAILOVER_RESULTS.read_text())):
+            terminalreporter.write_line(row)

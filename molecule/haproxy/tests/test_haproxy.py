@@ -11,7 +11,7 @@ from pathlib import Path
 import amqp
 import testinfra.host
 import yaml
-from conftest import PROJECT_DIR, amqp_connection, container_address, wait_for
+from conftest import PROJECT_DIR, amqp_connection, container_address, haproxy_server_status, wait_for
 
 testinfra_hosts = ["ansible://haproxy"]
 
@@ -20,16 +20,6 @@ SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["pro
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
 BROKERS = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
-STATS_SCRIPT = """
-import socket, sys
-sock = socket.socket(socket.AF_UNIX)
-sock.connect(sys.argv[1])
-sock.sendall(b"show stat\\n")
-data = b""
-while chunk := sock.recv(65536):
-    data += chunk
-print(data.decode())
-"""
 
 
 def detection_bound_s() -> float:
@@ -43,22 +33,8 @@ def detection_bound_s() -> float:
     return worst_ms / 1000
 
 
-def server_status(host: testinfra.host.Host) -> dict[str, str]:
-    """Status (UP, DOWN, ...) of each backend server, read from the stats socket."""
-    with host.sudo():
-        csv = host.check_output(f"python3 -c '{STATS_SCRIPT}' {ROLE_DEFAULTS['haproxy_stats_socket']}")
-    header, *rows = [line for line in csv.splitlines() if line]
-    columns = header.lstrip("# ").split(",")
-    status = {}
-    for row in rows:
-        fields = dict(zip(columns, row.split(","), strict=False))
-        if fields["pxname"] == "rabbitmq" and fields["svname"] not in ("FRONTEND", "BACKEND"):
-            status[fields["svname"]] = fields["status"]
-    return status
-
-
 def all_up(host: testinfra.host.Host) -> bool:
-    return server_status(host) == dict.fromkeys(BROKERS, "UP")
+    return haproxy_server_status(host) == dict.fromkeys(BROKERS, "UP")
 
 
 def haproxy_pids(host: testinfra.host.Host) -> tuple[int, set[int]]:
@@ -86,7 +62,7 @@ def test_reference_file_is_valid_as_shipped(host: testinfra.host.Host) -> None:
 
 
 def test_every_backend_is_up(host: testinfra.host.Host) -> None:
-    assert wait_for(lambda: all_up(host), timeout=30), server_status(host)
+    assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
 
 
 def test_amqp_client_connects_through_the_proxy(host: testinfra.host.Host) -> None:
@@ -106,17 +82,19 @@ def test_prometheus_exporter_serves_metrics(host: testinfra.host.Host) -> None:
 
 def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host) -> None:
     broker = host.get_host("ansible://rabbitmq-3", ansible_inventory=host.backend.ansible_inventory)
-    assert wait_for(lambda: all_up(host), timeout=30), server_status(host)
+    assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
     with broker.sudo():
         broker.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
     killed = time.monotonic()
-    marked_down = wait_for(lambda: server_status(host)["rabbitmq-3"].startswith("DOWN"), timeout=30, interval=0.1)
+    marked_down = wait_for(
+        lambda: haproxy_server_status(host)["rabbitmq-3"].startswith("DOWN"), timeout=30, interval=0.1
+    )
     elapsed = time.monotonic() - killed
     with broker.sudo():
         broker.check_output("systemctl reset-failed rabbitmq-server; systemctl start rabbitmq-server")
-    assert marked_down, server_status(host)
+    assert marked_down, haproxy_server_status(host)
     assert elapsed <= detection_bound_s(), f"DOWN after {elapsed:.2f} s, bound {detection_bound_s()} s"
-    assert wait_for(lambda: all_up(host), timeout=120), server_status(host)
+    assert wait_for(lambda: all_up(host), timeout=120), haproxy_server_status(host)
 
 
 def test_config_change_reloads_without_dropping_connections(
