@@ -16,19 +16,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from fnmatch import fnmatch
 from pathlib import Path
 
-# Build by-products that must not count as source changes.
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
+# Build by-products: neither hashed as source nor copied into the build.
+BY_PRODUCTS = ("__pycache__", "*.pyc", "build", "*.egg-info")
+
+
+def is_by_product(path: Path) -> bool:
+    return any(fnmatch(part, pattern) for part in path.parts for pattern in BY_PRODUCTS)
 
 
 def source_files(path: Path) -> list[Path]:
-    return sorted(
-        item
-        for item in path.rglob("*")
-        if item.is_file()
-        and not any(part in ("__pycache__", "build") or part.endswith((".egg-info", ".pyc")) for part in item.parts)
-    )
+    return sorted(item for item in path.rglob("*") if item.is_file() and not is_by_product(item.relative_to(path)))
 
 
 def source_digest(path: Path) -> str:
@@ -49,7 +49,7 @@ def build(scratch: Path, args: argparse.Namespace) -> None:
         # From a clean copy: setuptools writes build/ and *.egg-info into the tree.
         with tempfile.TemporaryDirectory() as tmp:
             app = Path(tmp) / "app"
-            shutil.copytree(args.app_source, app, ignore=IGNORED)
+            shutil.copytree(args.app_source, app, ignore=shutil.ignore_patterns(*BY_PRODUCTS))
             subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(scratch), str(app)], check=True)
 
 
