@@ -18,6 +18,7 @@ from typing import Any
 import amqp
 import pytest
 import testinfra.host
+import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,6 +69,20 @@ def haproxy_server_status(host: testinfra.host.Host, backend: str = "rabbitmq") 
         if fields["pxname"] == backend and fields["svname"] not in ("FRONTEND", "BACKEND"):
             status[fields["svname"]] = fields["status"]
     return status
+
+
+def haproxy_detection_bound_s() -> float:
+    """Worst case from a broker failing to HAProxy marking it DOWN, from the haproxy role's defaults.
+
+    inter + fall x timeout check + (fall - 1) x fastinter, as haproxy/haproxy.cfg states it.
+    """
+    defaults = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
+    worst_ms = (
+        defaults["haproxy_check_inter"]
+        + defaults["haproxy_check_fall"] * defaults["haproxy_timeout_check"]
+        + (defaults["haproxy_check_fall"] - 1) * defaults["haproxy_check_fastinter"]
+    )
+    return worst_ms / 1000
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:

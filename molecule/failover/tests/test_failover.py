@@ -23,14 +23,21 @@ import testinfra.host
 import yaml
 from celery import Celery
 from celery_fleet_app.config import FleetConfig, celery_settings
-from conftest import PROJECT_DIR, container_address, haproxy_command, haproxy_server_status, rabbitmqctl_json, wait_for
+from conftest import (
+    PROJECT_DIR,
+    container_address,
+    haproxy_command,
+    haproxy_detection_bound_s,
+    haproxy_server_status,
+    rabbitmqctl_json,
+    wait_for,
+)
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
 RESULTS = PROJECT_DIR / "molecule" / "failover" / "results" / "latest.json"
 SCENARIO_VARS = yaml.safe_load((PROJECT_DIR / "molecule" / "failover" / "molecule.yml").read_text())
 PASSWORD = SCENARIO_VARS["provisioner"]["inventory"]["group_vars"]["all"]["celery_worker_broker_password"]
-HAPROXY = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
 WORKER = yaml.safe_load((PROJECT_DIR / "roles" / "celery_worker" / "defaults" / "main.yml").read_text())
 COMPLETED_LOG = f"{WORKER['celery_worker_home']}/completed.log"
 WORKER_LOG = f"{WORKER['celery_worker_log_dir']}/celery-default-00.log"
@@ -39,11 +46,7 @@ WORKERS = ("fo-worker-1", "fo-worker-2")
 
 # Worst case from a broker failing to HAProxy marking it DOWN (and resetting
 # its sessions), from the role's own check settings; see haproxy/haproxy.cfg.
-DETECTION_S = (
-    HAPROXY["haproxy_check_inter"]
-    + HAPROXY["haproxy_check_fall"] * HAPROXY["haproxy_timeout_check"]
-    + (HAPROXY["haproxy_check_fall"] - 1) * HAPROXY["haproxy_check_fastinter"]
-) / 1000
+DETECTION_S = haproxy_detection_bound_s()
 # The RST must arrive within the detection bound plus scheduling slack.
 RST_BOUND_S = DETECTION_S + 2
 # Celery reconnects at once after a reset; allow for its consumer restart.

@@ -11,7 +11,14 @@ from pathlib import Path
 import amqp
 import testinfra.host
 import yaml
-from conftest import PROJECT_DIR, amqp_connection, container_address, haproxy_server_status, wait_for
+from conftest import (
+    PROJECT_DIR,
+    amqp_connection,
+    container_address,
+    haproxy_detection_bound_s,
+    haproxy_server_status,
+    wait_for,
+)
 
 testinfra_hosts = ["ansible://haproxy"]
 
@@ -20,17 +27,6 @@ SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["pro
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
 BROKERS = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
-
-
-def detection_bound_s() -> float:
-    """Worst case from a broker failing to DOWN, from the role's own check settings."""
-    d = ROLE_DEFAULTS
-    worst_ms = (
-        d["haproxy_check_inter"]
-        + d["haproxy_check_fall"] * d["haproxy_timeout_check"]
-        + (d["haproxy_check_fall"] - 1) * d["haproxy_check_fastinter"]
-    )
-    return worst_ms / 1000
 
 
 def all_up(host: testinfra.host.Host) -> bool:
@@ -93,7 +89,7 @@ def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host
     with broker.sudo():
         broker.check_output("systemctl reset-failed rabbitmq-server; systemctl start rabbitmq-server")
     assert marked_down, haproxy_server_status(host)
-    assert elapsed <= detection_bound_s(), f"DOWN after {elapsed:.2f} s, bound {detection_bound_s()} s"
+    assert elapsed <= haproxy_detection_bound_s(), f"DOWN after {elapsed:.2f} s, bound {haproxy_detection_bound_s()} s"
     assert wait_for(lambda: all_up(host), timeout=120), haproxy_server_status(host)
 
 
