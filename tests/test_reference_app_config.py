@@ -112,3 +112,24 @@ def test_settings_are_accepted_by_celery(config: FleetConfig) -> None:
     app.conf.update(celery_settings(config))
     assert app.conf.broker_heartbeat == 10
     assert app.conf.task_default_queue_type == "quorum"
+
+
+def test_control_app_has_the_incidents_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failover control: straight to one broker, no heartbeat, the kernel's socket defaults."""
+    import importlib
+
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "broker_endpoints": ["rabbitmq-1:5672"]}))
+    monkeypatch.setenv("CELERY_FLEET_CONFIG", str(path))
+    control = importlib.import_module("celery_fleet_app.control")
+    conf = importlib.reload(control).app.conf
+    assert urlsplit(conf.broker_url).hostname == "rabbitmq-1"
+    assert ";" not in conf.broker_url
+    assert conf.broker_heartbeat is None
+    assert conf.broker_transport_options["socket_settings"] == {
+        socket.TCP_USER_TIMEOUT: 0,
+        socket.TCP_KEEPIDLE: 7200,
+        socket.TCP_KEEPINTVL: 75,
+        socket.TCP_KEEPCNT: 9,
+    }
+    assert conf.task_default_queue == "control"
