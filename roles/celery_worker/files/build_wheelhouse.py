@@ -10,6 +10,7 @@ so the role can report changed honestly.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
@@ -53,6 +54,23 @@ def build(scratch: Path, args: argparse.Namespace) -> None:
             subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(scratch), str(app)], check=True)
 
 
+def update(args: argparse.Namespace, inputs: dict[str, object]) -> str:
+    stamp = args.dest / ".inputs.json"
+    if stamp.exists() and json.loads(stamp.read_text()) == inputs:
+        return "unchanged"
+    # Build into a scratch directory and swap it in, so a failed build never
+    # leaves a half-filled wheelhouse behind.
+    scratch = Path(tempfile.mkdtemp(prefix=args.dest.name + ".", dir=args.dest.parent))
+    try:
+        build(scratch, args)
+        (scratch / ".inputs.json").write_text(json.dumps(inputs, indent=2))
+        shutil.rmtree(args.dest, ignore_errors=True)
+        scratch.rename(args.dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return "changed"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dest", type=Path, required=True)
@@ -68,23 +86,12 @@ def main() -> int:
         "requirements": sorted(args.requirements),
         "app": source_digest(args.app_source) if args.app_source else None,
     }
-    stamp = args.dest / ".inputs.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == inputs:
-        print("unchanged")
-        return 0
-
-    # Build into a scratch directory and swap it in, so a failed build never
-    # leaves a half-filled wheelhouse behind.
     args.dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=args.dest.name + ".", dir=args.dest.parent))
-    try:
-        build(scratch, args)
-        (scratch / ".inputs.json").write_text(json.dumps(inputs, indent=2))
-        shutil.rmtree(args.dest, ignore_errors=True)
-        scratch.rename(args.dest)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    print("changed")
+    # One build at a time per wheelhouse, also across concurrent playbook runs
+    # (Molecule scenarios in parallel): the second finds the first's result.
+    with (args.dest.parent / f".{args.dest.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        print(update(args, inputs))
     return 0
 
 
