@@ -9,9 +9,10 @@ PYTHON ?= python3
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# Molecule scenarios, in the order `make test` runs them (override to run a few):
-# the images first, then each tier, then the whole stack under fault.
-SCENARIOS ?= testhosts rabbitmq haproxy celery_worker
+# Molecule scenarios (override to run a few), started in this order,
+# MOLECULE_JOBS at a time: the longest first, so the lanes end close together.
+SCENARIOS ?= failover rabbitmq celery_worker haproxy testhosts
+MOLECULE_JOBS ?= 2
 LAB_INVENTORY := inventories/lab
 
 .PHONY: help
@@ -46,8 +47,8 @@ unit: venv ## Unit tests of the project's Python code (no containers)
 	pytest
 
 .PHONY: molecule
-molecule: images ## Run every Molecule scenario (SCENARIOS="a b" to pick)
-	for scenario in $(SCENARIOS); do molecule test --scenario-name "$$scenario"; done
+molecule: images ## Run every Molecule scenario, two at a time (SCENARIOS="a b" to pick)
+	python tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 .PHONY: test
 test: lint unit molecule ## Everything CI runs: lint, unit tests, Molecule scenarios
