@@ -140,11 +140,15 @@ FAILOVER_RESULTS = Path(__file__).resolve().parent / "failover" / "results" / "l
 
 def results_table(data: dict[str, Any]) -> list[str]:
     """The failover results as a short table: per fault, the slower worker's times."""
-    rows = ["fault          teardown (s)  reconnect (s)  consuming (s)  published  completed  lost  duplicated"]
+    rows = [
+        "fault          teardown (s)  idle client (s)  reconnect (s)  consuming (s)  published  completed  lost  "
+        "duplicated"
+    ]
     for fault, result in data.get("faults", {}).items():
         teardown = f"{'/'.join(sorted(set(result['teardown'].values())))} {max(result['time_to_teardown_s'].values())}"
+        idle = f"{result['idle_client_teardown']} {result['idle_client_time_to_teardown_s']}"
         rows.append(
-            f"{fault:<14} {teardown:<13} {max(result['time_to_reconnect_s'].values()):<14} "
+            f"{fault:<14} {teardown:<13} {idle:<16} {max(result['time_to_reconnect_s'].values()):<14} "
             f"{max(result['time_to_consuming_s'].values()):<14} {result['tasks_published']:<10} "
             f"{result['tasks_completed']:<10} {result['tasks_lost']:<5} {result['tasks_duplicated']}"
         )

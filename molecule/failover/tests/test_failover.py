@@ -54,8 +54,8 @@ CONTROL = "fo-control-worker"
 # Worst case from a broker failing to HAProxy marking it DOWN (and resetting
 # its sessions), from the role's own check settings; see haproxy/haproxy.cfg.
 DETECTION_S = haproxy_detection_bound_s()
-# The teardown (RST) must reach the worker within the detection bound plus
-# scheduling slack.
+# The teardown (FIN, RST) must reach the worker within the detection bound
+# plus scheduling slack.
 TEARDOWN_BOUND_S = DETECTION_S + 2
 # After the teardown, Celery's next read fails and it reconnects at once;
 # allow a few seconds for its consumer restart on a loaded 2-core machine.
@@ -85,12 +85,14 @@ class Fault:
     # HAProxy must reset the worker's connection (RST) itself.
     closes_its_sockets: bool = False
 
-    def teardown_flags(self) -> tuple[str, ...]:
-        """What counts as HAProxy tearing the worker's connection down (tcpdump's flag letters).
+    def idle_client_teardown(self) -> tuple[str, ...]:
+        """What the idle client must get from HAProxy (tcpdump's flag letters).
 
-        HAProxy 3.0 resets a session of a server marked DOWN with a FIN and,
-        with `option nolinger`, a RST right after it; without nolinger the
-        RST never comes, so only the RST counts there.
+        HAProxy 3.0 ends a session of a server marked DOWN with a FIN and,
+        with `option nolinger`, a RST once it closes the socket; without
+        nolinger the RST never comes. A client that answers the FIN with its
+        own first (Celery reads at once) may leave HAProxy nothing to reset,
+        so the RST is checked on a client that is not reading at that moment.
         """
         return ("R", "F") if self.closes_its_sockets else ("R",)
 
@@ -119,6 +121,17 @@ FAULTS = {
 }  # fmt: skip
 
 FLAG_NAMES = {"R": "RST", "F": "FIN"}
+# A connection through HAProxy that completes the AMQP handshake and then
+# neither reads nor writes: a worker busy elsewhere when its broker dies.
+IDLE_CLIENT = WORKERS[0]
+IDLE_CLIENT_SCRIPT = """
+import pathlib, sys, time, amqp
+connection = amqp.Connection(host=sys.argv[1], userid="celery", password=sys.argv[2], virtual_host=sys.argv[3],
+                             heartbeat=0)
+connection.connect()
+pathlib.Path("/root/idle.port").write_text(str(connection.sock.getsockname()[1]))
+time.sleep(3600)
+"""
 LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): ")
 
 
@@ -209,12 +222,37 @@ def start_capture(host: testinfra.host.Host, name: str, expression: str) -> None
     assert wait_for(lambda: "listening on" in root(host, f"cat /root/{name}.err"), timeout=15)
 
 
-def stop_capture(host: testinfra.host.Host, name: str) -> list[tuple[float, str]]:
-    """Stop tcpdump and return (epoch time, TCP flags such as "R." or "F.") of the captured packets."""
+@dataclass(frozen=True)
+class Packet:
+    when: float
+    flags: str  # tcpdump's, e.g. "R." or "F."
+    dst_port: int
+
+
+def stop_capture(host: testinfra.host.Host, name: str) -> list[Packet]:
+    """Stop tcpdump and return the captured packets."""
     root(host, "pkill -INT tcpdump || true")
     assert wait_for(lambda: host.run("pgrep tcpdump").rc != 0, timeout=15)
-    lines = root(host, f"cat /root/{name}.txt").splitlines()
-    return [(float(line.split()[0]), line.split("Flags [")[1].split("]")[0]) for line in lines if "Flags [" in line]
+    packets = []
+    for line in root(host, f"cat /root/{name}.txt").splitlines():
+        if "Flags [" in line:
+            # 1795317224.027580 IP 172.18.0.5.5672 > 172.18.0.6.39914: Flags [F.], ...
+            fields = line.split()
+            flags = line.split("Flags [")[1].split("]")[0]
+            packets.append(Packet(float(fields[0]), flags, int(fields[4].rstrip(":").rsplit(".", 1)[1])))
+    return packets
+
+
+def first_teardown(packets: list[Packet], since: float, flags: tuple[str, ...]) -> tuple[float, str]:
+    """When the first packet after `since` whose flags count as a teardown came, and what came within 1 s of it.
+
+    E.g. (4.47, "FIN+RST"); (inf, "none") when none came.
+    """
+    times = sorted(p.when for p in packets if p.when >= since and p.flags[0] in flags)
+    if not times:
+        return float("inf"), "none"
+    burst = sorted((p.when, FLAG_NAMES[p.flags[0]]) for p in packets if times[0] <= p.when <= times[0] + 1)
+    return times[0], "+".join(dict.fromkeys(name for _, name in burst))
 
 
 def established(host: testinfra.host.Host, peer_ip: str) -> bool:
@@ -240,16 +278,33 @@ def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:
     assert wait_for(lambda: len(log_times(worker, log, " ready.")) > ready_before, timeout=90), log
 
 
-def pin_workers_to_target(haproxy: testinfra.host.Host) -> None:
-    """Make both workers' connections go through HAProxy to the broker under test."""
+def start_idle_client(host: testinfra.host.Host) -> int:
+    """Start the idle client on the host, through HAProxy; return its local port."""
+    root(host, "pkill -f '[f]ailover-idle-client' || true; rm -f /root/idle.port")
+    python = f"{WORKER['celery_worker_venv']}/bin/python"
+    root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5672 {PASSWORD} {VHOST} failover-idle-client "
+               "> /root/idle.log 2>&1 < /dev/null &")  # fmt: skip
+    assert wait_for(lambda: host.run("cat /root/idle.port").rc == 0, timeout=30), root(host, "cat /root/idle.log")
+    return int(root(host, "cat /root/idle.port"))
+
+
+def pin_workers_to_target(haproxy: testinfra.host.Host) -> int:
+    """Make both workers' connections, and the idle client's, go through HAProxy to the broker under test.
+
+    Returns the idle client's local port.
+    """
     others = [name for name in BROKERS if name != TARGET]
     for name in others:
         haproxy_command(haproxy, f"disable server rabbitmq/{name}")
-    with ThreadPoolExecutor() as pool:
-        list(pool.map(lambda name: restart_pool(get(haproxy, name), "celery-default", WORKER_LOG), WORKERS))
-    for name in others:
-        haproxy_command(haproxy, f"enable server rabbitmq/{name}")
+    try:
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda name: restart_pool(get(haproxy, name), "celery-default", WORKER_LOG), WORKERS))
+        idle_port = start_idle_client(get(haproxy, IDLE_CLIENT))
+    finally:
+        for name in others:
+            haproxy_command(haproxy, f"enable server rabbitmq/{name}")
     assert wait_for(lambda: stack_healthy(haproxy), timeout=60)
+    return idle_port
 
 
 def queue_info(broker: testinfra.host.Host, queue: str, *fields: str) -> dict[str, Any]:
@@ -350,7 +405,7 @@ class Control:
         status = root(self.host, "supervisorctl status").split()
         return {
             "window_s": CONTROL_WINDOW_S,
-            "rst_packets": len([t for t, _ in stop_capture(self.host, "control") if t >= self.fault_at]),
+            "rst_packets": len([p for p in stop_capture(self.host, "control") if p.when >= self.fault_at]),
             "socket_samples": len(self.samples),
             "socket_established_throughout": bool(self.samples) and all(self.samples),
             # "Connection to broker lost", "Cannot connect", "Connected to": any sign it noticed.
@@ -370,7 +425,7 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
     haproxy, target, publish_via = host, get(host, TARGET), get(host, PUBLISH_VIA)
     workers = {name: get(host, name) for name in WORKERS}
     assert wait_for(lambda: stack_healthy(haproxy), timeout=180)
-    pin_workers_to_target(haproxy)
+    idle_port = pin_workers_to_target(haproxy)
     leader = move_leader_off(publish_via, "celery", TARGET)
     haproxy_ip, target_ip = container_address(haproxy), container_address(target)
     publish_ip = container_address(publish_via)
@@ -412,17 +467,21 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
         if control:
             control.publisher.stop()
         root(target, FAULTS[fault].heal)
+        root(workers[IDLE_CLIENT], "pkill -f '[f]ailover-idle-client' || true")
     # Publishing goes on while the healed broker rejoins.
     assert wait_for(lambda: stack_healthy(haproxy), timeout=180)
     publisher.stop()
 
-    # Each worker's first packet from HAProxy after the fault that counts as its teardown.
-    expected = FAULTS[fault].teardown_flags()
+    captured = {name: stop_capture(w, f"teardown-{fault}") for name, w in workers.items()}
+    # Each worker's first FIN or RST from HAProxy after the fault (the idle client's port aside)...
     teardown = {
-        name: min(((t, flags) for t, flags in stop_capture(w, f"teardown-{fault}")
-                   if t >= fault_at and flags[0] in expected), default=(float("inf"), "none"))
-        for name, w in workers.items()
+        name: first_teardown([p for p in packets if not (name == IDLE_CLIENT and p.dst_port == idle_port)],
+                             fault_at, ("R", "F"))
+        for name, packets in captured.items()
     }  # fmt: skip
+    # ...and what the idle client got.
+    expected = FAULTS[fault].idle_client_teardown()
+    idle_teardown = first_teardown([p for p in captured[IDLE_CLIENT] if p.dst_port == idle_port], fault_at, expected)
     published = publisher.tokens()
 
     def done() -> Counter[str]:
@@ -436,7 +495,9 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
     consuming_at = {name: consuming_again(w)[0] for name, w in workers.items()}
     result = {
         "time_to_teardown_s": {name: round(t - fault_at, 2) for name, (t, _) in teardown.items()},
-        "teardown": {name: FLAG_NAMES.get(flags[0], flags) for name, (_, flags) in teardown.items()},
+        "teardown": {name: packet for name, (_, packet) in teardown.items()},
+        "idle_client_time_to_teardown_s": round(idle_teardown[0] - fault_at, 2),
+        "idle_client_teardown": idle_teardown[1],
         "time_to_reconnect_s": {name: round(min(times) - fault_at, 2) for name, times in reconnected.items()},
         "time_to_consuming_s": {name: round(when - fault_at, 2) for name, when in consuming_at.items()},
         "time_to_first_task_after_fault_s": round(min(consuming_at.values()) - fault_at, 2),
@@ -453,9 +514,11 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
     if control:
         record("control", control_result, haproxy)
     for name, seconds in result["time_to_teardown_s"].items():
-        packets = " or ".join(FLAG_NAMES[flag] for flag in expected)
-        late = f"{fault}: {name} got no {packets} from HAProxy within {TEARDOWN_BOUND_S} s: {result}"
+        late = f"{fault}: {name} got no FIN or RST from HAProxy within {TEARDOWN_BOUND_S} s: {result}"
         assert seconds <= TEARDOWN_BOUND_S, late
+    packets = " or ".join(FLAG_NAMES[flag] for flag in expected)
+    late = f"{fault}: the idle client got no {packets} from HAProxy within {TEARDOWN_BOUND_S} s: {result}"
+    assert result["idle_client_time_to_teardown_s"] <= TEARDOWN_BOUND_S, late
     for name, seconds in result["time_to_reconnect_s"].items():
         assert seconds <= RECONNECT_BOUND_S, f"{fault}: {name} reconnected after {seconds} s: {result}"
     for name, seconds in result["time_to_consuming_s"].items():
