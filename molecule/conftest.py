@@ -140,18 +140,20 @@ FAILOVER_RESULTS = Path(__file__).resolve().parent / "failover" / "results" / "l
 
 def results_table(data: dict[str, Any]) -> list[str]:
     """The failover results as a short table: per fault, the slower worker's times."""
-    rows = [
-        "fault          teardown (s)  idle client (s)  reconnect (s)  consuming (s)  published  completed  lost  "
-        "duplicated"
-    ]
+    widths = (14, 18, 16, 14, 14, 10, 10, 5, 10)
+    header = ("fault", "teardown (s)", "idle client (s)", "reconnect (s)", "consuming (s)", "published", "completed",
+              "lost", "duplicated")  # fmt: skip
+
+    def row(cells: tuple[object, ...]) -> str:
+        return " ".join(f"{cell!s:<{width}}" for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    rows = [row(header)]
     for fault, result in data.get("faults", {}).items():
         teardown = f"{'/'.join(sorted(set(result['teardown'].values())))} {max(result['time_to_teardown_s'].values())}"
         idle = f"{result['idle_client_teardown']} {result['idle_client_time_to_teardown_s']}"
-        rows.append(
-            f"{fault:<14} {teardown:<13} {idle:<16} {max(result['time_to_reconnect_s'].values()):<14} "
-            f"{max(result['time_to_consuming_s'].values()):<14} {result['tasks_published']:<10} "
-            f"{result['tasks_completed']:<10} {result['tasks_lost']:<5} {result['tasks_duplicated']}"
-        )
+        rows.append(row((fault, teardown, idle, max(result["time_to_reconnect_s"].values()),
+                         max(result["time_to_consuming_s"].values()), result["tasks_published"],
+                         result["tasks_completed"], result["tasks_lost"], result["tasks_duplicated"])))  # fmt: skip
     control = data.get("control")
     if control:
         rows.append(

@@ -10,6 +10,7 @@ proxy. Results go to molecule/failover/results/latest.json.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import re
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,7 @@ RESULTS = PROJECT_DIR / "molecule" / "failover" / "results" / "latest.json"
 SCENARIO_VARS = yaml.safe_load((PROJECT_DIR / "molecule" / "failover" / "molecule.yml").read_text())
 PASSWORD = SCENARIO_VARS["provisioner"]["inventory"]["group_vars"]["all"]["celery_worker_broker_password"]
 WORKER = yaml.safe_load((PROJECT_DIR / "roles" / "celery_worker" / "defaults" / "main.yml").read_text())
+HAPROXY = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
 VHOST = yaml.safe_load((PROJECT_DIR / "roles" / "rabbitmq" / "defaults" / "main.yml").read_text())["rabbitmq_app_vhost"]
 COMPLETED_LOG = f"{WORKER['celery_worker_home']}/completed.log"
 WORKER_LOG = f"{WORKER['celery_worker_log_dir']}/celery-default-00.log"
@@ -57,6 +60,8 @@ DETECTION_S = haproxy_detection_bound_s()
 # The teardown (FIN, RST) must reach the worker within the detection bound
 # plus scheduling slack.
 TEARDOWN_BOUND_S = DETECTION_S + 2
+# HAProxy closes a session silent for this long (the idle client's, say).
+IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout_server"])
 # After the teardown, Celery's next read fails and it reconnects at once;
 # allow a few seconds for its consumer restart on a loaded 2-core machine.
 RECONNECT_BOUND_S = TEARDOWN_BOUND_S + 5
@@ -288,23 +293,24 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     return int(root(host, "cat /root/idle.port"))
 
 
-def pin_workers_to_target(haproxy: testinfra.host.Host) -> int:
-    """Make both workers' connections, and the idle client's, go through HAProxy to the broker under test.
-
-    Returns the idle client's local port.
-    """
+@contextlib.contextmanager
+def only_target_serving(haproxy: testinfra.host.Host) -> Iterator[None]:
+    """While inside, HAProxy sends new connections to the broker under test only."""
     others = [name for name in BROKERS if name != TARGET]
     for name in others:
         haproxy_command(haproxy, f"disable server rabbitmq/{name}")
     try:
-        with ThreadPoolExecutor() as pool:
-            list(pool.map(lambda name: restart_pool(get(haproxy, name), "celery-default", WORKER_LOG), WORKERS))
-        idle_port = start_idle_client(get(haproxy, IDLE_CLIENT))
+        yield
     finally:
         for name in others:
             haproxy_command(haproxy, f"enable server rabbitmq/{name}")
     assert wait_for(lambda: stack_healthy(haproxy), timeout=60)
-    return idle_port
+
+
+def pin_workers_to_target(haproxy: testinfra.host.Host) -> None:
+    """Make both workers' connections go through HAProxy to the broker under test."""
+    with only_target_serving(haproxy), ThreadPoolExecutor() as pool:
+        list(pool.map(lambda name: restart_pool(get(haproxy, name), "celery-default", WORKER_LOG), WORKERS))
 
 
 def queue_info(broker: testinfra.host.Host, queue: str, *fields: str) -> dict[str, Any]:
@@ -425,7 +431,7 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
     haproxy, target, publish_via = host, get(host, TARGET), get(host, PUBLISH_VIA)
     workers = {name: get(host, name) for name in WORKERS}
     assert wait_for(lambda: stack_healthy(haproxy), timeout=180)
-    idle_port = pin_workers_to_target(haproxy)
+    pin_workers_to_target(haproxy)
     leader = move_leader_off(publish_via, "celery", TARGET)
     haproxy_ip, target_ip = container_address(haproxy), container_address(target)
     publish_ip = container_address(publish_via)
@@ -443,8 +449,17 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
         control = Control(get(host, CONTROL), target_ip, control_publisher)
         control.prepare()
     assert wait_for(lambda: len(publisher.published) >= 20, timeout=60), "publishing before the fault"
+    # Started last, so that HAProxy's own inactivity timeout cannot end the
+    # idle client's session inside the teardown window (checked next).
+    idle_since = time.time()
+    with only_target_serving(haproxy):
+        idle_port = start_idle_client(workers[IDLE_CLIENT])
 
     fault_at = time.time()
+    assert fault_at + TEARDOWN_BOUND_S < idle_since + IDLE_TIMEOUT_S, (
+        f"{fault}: the idle client has been idle {fault_at - idle_since:.1f} s; HAProxy's {IDLE_TIMEOUT_S} s "
+        f"timeout would end its session inside the {TEARDOWN_BOUND_S} s teardown window and prove nothing"
+    )
     root(target, FAULTS[fault].inject)
     if control:
         control.watch(fault_at, in_effect_at=time.time())
