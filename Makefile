@@ -47,7 +47,7 @@ unit: venv ## Unit tests of the project's Python code (no containers)
 	pytest
 
 .PHONY: molecule
-molecule: images ## Run every Molecule scenario, two at a time (SCENARIOS="a b" to pick)
+molecule: images ## Run every Molecule scenario, MOLECULE_JOBS (2) at a time (SCENARIOS="a b" to pick)
 	python tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 .PHONY: test

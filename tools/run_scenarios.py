@@ -34,6 +34,10 @@ class Outcome:
     def passed(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def result(self) -> str:
+        return "passed" if self.passed else "FAILED"
+
 
 def run(scenario: str, log_dir: Path = LOG_DIR) -> Outcome:
     log = log_dir / f"{scenario}.log"
@@ -44,14 +48,14 @@ def run(scenario: str, log_dir: Path = LOG_DIR) -> Outcome:
         )
     outcome = Outcome(scenario, process.returncode, time.monotonic() - start, log)
     with _print_lock:
-        print(f"===== {scenario}: {'passed' if outcome.passed else 'FAILED'} in {outcome.seconds:.0f} s =====")
+        print(f"===== {scenario}: {outcome.result} in {outcome.seconds:.0f} s =====")
         print(log.read_text(), flush=True)
     return outcome
 
 
 def summary(outcomes: list[Outcome]) -> list[str]:
     rows = [f"{'scenario':<16} {'result':<7} {'seconds':>7}"]
-    rows += [f"{o.scenario:<16} {'passed' if o.passed else 'FAILED':<7} {o.seconds:>7.0f}" for o in outcomes]
+    rows += [f"{o.scenario:<16} {o.result:<7} {o.seconds:>7.0f}" for o in outcomes]
     return rows
 
 

@@ -283,9 +283,14 @@ def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:
     assert wait_for(lambda: len(log_times(worker, log, " ready.")) > ready_before, timeout=90), log
 
 
+def stop_idle_client(host: testinfra.host.Host) -> None:
+    root(host, "pkill -f '[f]ailover-idle-client' || true")
+
+
 def start_idle_client(host: testinfra.host.Host) -> int:
     """Start the idle client on the host, through HAProxy; return its local port."""
-    root(host, "pkill -f '[f]ailover-idle-client' || true; rm -f /root/idle.port")
+    stop_idle_client(host)
+    root(host, "rm -f /root/idle.port")
     python = f"{WORKER['celery_worker_venv']}/bin/python"
     root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5672 {PASSWORD} {VHOST} failover-idle-client "
                "> /root/idle.log 2>&1 < /dev/null &")  # fmt: skip
@@ -482,7 +487,7 @@ def test_fault_gives_teardown_reconnect_and_no_lost_task(host: testinfra.host.Ho
         if control:
             control.publisher.stop()
         root(target, FAULTS[fault].heal)
-        root(workers[IDLE_CLIENT], "pkill -f '[f]ailover-idle-client' || true")
+        stop_idle_client(workers[IDLE_CLIENT])
     # Publishing goes on while the healed broker rejoins.
     assert wait_for(lambda: stack_healthy(haproxy), timeout=180)
     publisher.stop()
