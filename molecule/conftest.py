@@ -23,6 +23,17 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+def scenario_group_vars(scenario: str) -> dict[str, dict[str, Any]]:
+    """The inventory group_vars a scenario's molecule.yml gives its hosts."""
+    config = yaml.safe_load((PROJECT_DIR / "molecule" / scenario / "molecule.yml").read_text())
+    return config["provisioner"]["inventory"]["group_vars"]
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's defaults/main.yml."""
+    return yaml.safe_load((PROJECT_DIR / "roles" / role / "defaults" / "main.yml").read_text())
+
+
 def container_address(host: testinfra.host.Host) -> str:
     """The host's address on its Docker network."""
     return host.check_output("hostname -I").split()[0]
@@ -76,7 +87,7 @@ def haproxy_detection_bound_s() -> float:
 
     inter + fall x timeout check + (fall - 1) x fastinter, as haproxy/haproxy.cfg states it.
     """
-    defaults = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
+    defaults = role_defaults("haproxy")
     worst_ms = (
         defaults["haproxy_check_inter"]
         + defaults["haproxy_check_fall"] * defaults["haproxy_timeout_check"]
@@ -135,42 +146,12 @@ def playbook_runner_at() -> Callable[..., subprocess.CompletedProcess[str]]:
     return lambda playbook, *args: run_playbook(playbook, inventory, *args)
 
 
-FAILOVER_RESULTS = Path(__file__).resolve().parent / "failover" / "results" / "latest.json"
-
-
-def results_table(data: dict[str, Any]) -> list[str]:
-    """The failover results as a short table: per fault, the slower worker's times."""
-    widths = (14, 18, 16, 14, 14, 10, 10, 5, 10)
-    header = ("fault", "teardown (s)", "idle client (s)", "reconnect (s)", "consuming (s)", "published", "completed",
-              "lost", "duplicated")  # fmt: skip
-
-    def row(cells: tuple[object, ...]) -> str:
-        return " ".join(f"{cell!s:<{width}}" for cell, width in zip(cells, widths, strict=True)).rstrip()
-
-    rows = [row(header)]
-    for fault, result in data.get("faults", {}).items():
-        teardown = f"{'/'.join(sorted(set(result['teardown'].values())))} {max(result['time_to_teardown_s'].values())}"
-        idle = f"{result['idle_client_teardown']} {result['idle_client_time_to_teardown_s']}"
-        rows.append(row((fault, teardown, idle, max(result["time_to_reconnect_s"].values()),
-                         max(result["time_to_consuming_s"].values()), result["tasks_published"],
-                         result["tasks_completed"], result["tasks_lost"], result["tasks_duplicated"])))  # fmt: skip
-    control = data.get("control")
-    if control:
-        rows.append(
-            f"control (no proxy, blackhole, {control['window_s']} s): RST packets {control['rst_packets']}, "
-            f"socket ESTABLISHED throughout {control['socket_established_throughout']}, "
-            f"connection log records {control['connection_log_records_after_fault']}, "
-            f"Supervisor {control['supervisor_status']}, "
-            f"tasks completed {control['tasks_completed_in_window']} of {control['tasks_published_in_window']}, "
-            f"waiting in its queue {control['tasks_waiting_in_queue']}"
-        )
-    return rows
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """After the failover scenario's verify, print its results as a table."""
+    import failover_results
+
     ran = [report for reports in terminalreporter.stats.values() for report in reports if hasattr(report, "nodeid")]
-    if FAILOVER_RESULTS.exists() and any("test_failover" in report.nodeid for report in ran):
-        terminalreporter.section(f"failover results ({FAILOVER_RESULTS})")
-        for row in results_table(json.loads(FAILOVER_RESULTS.read_text())):
+    if failover_results.RESULTS.exists() and any("molecule/failover" in report.nodeid for report in ran):
+        terminalreporter.section(f"failover results ({failover_results.RESULTS})")
+        for row in failover_results.table(json.loads(failover_results.RESULTS.read_text())):
             terminalreporter.write_line(row)

@@ -133,3 +133,43 @@ def test_control_app_has_the_incidents_settings(tmp_path: Path, monkeypatch: pyt
         socket.TCP_KEEPCNT: 9,
     }
     assert conf.task_default_queue == "control"
+
+
+def test_the_deployments_queues_are_never_declared_at_run_time(tmp_path: Path) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "queues": ["reports", "celery"]}))
+    settings = celery_settings(load_config(path))
+    queues = {queue.name: queue for queue in settings["task_queues"]}
+    assert list(queues) == ["reports", "celery"]
+    for name, queue in queues.items():
+        assert queue.no_declare
+        assert queue.exchange.no_declare
+        assert (queue.exchange.name, queue.exchange.type, queue.routing_key) == (name, "topic", name)
+        assert queue.queue_arguments == {"x-queue-type": "quorum"}
+    assert settings["task_default_queue"] == "reports"
+    assert settings["task_create_missing_queues"] is False
+    assert settings["worker_enable_remote_control"] is False
+
+
+def test_the_worker_consumer_has_no_delayed_delivery_declarations(config: FleetConfig) -> None:
+    from celery import Celery
+    from celery.worker.consumer import Consumer as CeleryConsumer
+    from celery_fleet_app.consumer import DELAYED_DELIVERY_STEP, Consumer
+
+    app = Celery("check", set_as_current=False)
+    app.conf.update(celery_settings(config))
+    assert app.conf.worker_consumer == "celery_fleet_app.consumer:Consumer"
+    assert DELAYED_DELIVERY_STEP in CeleryConsumer.Blueprint.default_steps
+    assert set(CeleryConsumer.Blueprint.default_steps) - set(Consumer.Blueprint.default_steps) == {
+        DELAYED_DELIVERY_STEP
+    }
+
+
+def test_an_app_that_declares_its_own_topology_gets_celerys_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "topology_declared": False}))
+    settings = celery_settings(load_config(path))
+    [queue] = settings["task_queues"]
+    assert not queue.no_declare
+    assert not queue.exchange.no_declare
+    assert settings["worker_consumer"] == "celery.worker.consumer:Consumer"

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from kombu import Exchange, Queue
+
 CONFIG_ENV = "CELERY_FLEET_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/celery-fleet/app.json")
 
@@ -37,6 +39,13 @@ class FleetConfig:
     keepalive_count: int = 3
     tcp_user_timeout_ms: int = 30_000
     completed_log: str = "/var/lib/celery-fleet/completed.log"
+    # The deployment's task queues (the role declares them); the first is the default.
+    queues: list[str] = field(default_factory=lambda: ["celery"])
+    # Remote control (celery inspect/control) declares a pidbox queue and binding on every reconnect.
+    remote_control: bool = False
+    # Whether the deployment declared the queues' topology (the role does): then nothing is declared
+    # at run time. False: the app declares it on every (re)connect, as Celery does by default.
+    topology_declared: bool = True
 
 
 def load_config(path: Path | None = None) -> FleetConfig:
@@ -72,6 +81,26 @@ def socket_settings(config: FleetConfig) -> dict[int, int]:
     }
 
 
+def task_queue(name: str, declared: bool = True) -> Queue:
+    """A task queue: a quorum queue bound to a topic exchange of the same name.
+
+    declared (by the deployment): no_declare, so neither a worker nor a
+    publisher declares or binds it, on first connect or on reconnect. Under
+    Mnesia a queue.bind, even of an existing binding, waits for a silent
+    broker to be declared down (about 60 s); the role declares the topology
+    once, at deploy time, instead. The topic exchange is what Celery's native
+    delayed delivery needs.
+    """
+    return Queue(
+        name,
+        Exchange(name, type="topic", no_declare=declared),
+        routing_key=name,
+        # Keeps Celery off global QoS, which quorum queues refuse.
+        queue_arguments={"x-queue-type": "quorum"},
+        no_declare=declared,
+    )
+
+
 def celery_settings(config: FleetConfig) -> dict[str, object]:
     """Celery configuration; every entry names the failure it prevents."""
     return {
@@ -101,6 +130,22 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
         # quorum queues do not support.
         "task_default_queue_type": "quorum",
         "worker_detect_quorum_queues": True,
+        # The deployment's queues, declared by the role, never at run time
+        # (see task_queue); an unknown queue name is an error, not a new queue.
+        "task_queues": [task_queue(name, config.topology_declared) for name in config.queues],
+        "task_create_missing_queues": False,
+        "task_default_queue": config.queues[0],
+        "task_default_exchange": config.queues[0],
+        "task_default_exchange_type": "topic",
+        "task_default_routing_key": config.queues[0],
+        # Celery's native delayed delivery bootstep re-declares ~110 objects on
+        # every reconnect; this consumer leaves it out (the role declares them).
+        # ETA and countdown tasks still wait in the broker's delay queues.
+        "worker_consumer": "celery_fleet_app.consumer:Consumer"
+        if config.topology_declared
+        else "celery.worker.consumer:Consumer",
+        # Remote control (pidbox) declares and binds on every reconnect.
+        "worker_enable_remote_control": config.remote_control,
         # Ack after the task ran, and hand the task back if the worker process
         # died: a crash or a lost connection means a redelivery, not a loss.
         "task_acks_late": True,

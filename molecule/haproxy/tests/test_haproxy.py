@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import amqp
 import testinfra.host
-import yaml
 from conftest import (
     PROJECT_DIR,
     amqp_connection,
     container_address,
     haproxy_detection_bound_s,
     haproxy_server_status,
+    role_defaults,
+    scenario_group_vars,
     wait_for,
 )
 
 testinfra_hosts = ["ansible://haproxy"]
 
-SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
-SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
+SCENARIO_VARS = scenario_group_vars("haproxy")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
-ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "haproxy" / "defaults" / "main.yml").read_text())
+ROLE_DEFAULTS = role_defaults("haproxy")
 BROKERS = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
 
 

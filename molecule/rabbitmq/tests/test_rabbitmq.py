@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import urllib.request
@@ -13,11 +12,10 @@ from pathlib import Path
 import amqp
 import pytest
 import testinfra.host
-import yaml
-from conftest import amqp_connection, container_address, rabbitmqctl_json
+from conftest import PROJECT_DIR, amqp_connection, container_address, rabbitmqctl_json, scenario_group_vars
 
-SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
-SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
+SCENARIO_DIR = PROJECT_DIR / "molecule" / "rabbitmq"
+SCENARIO_VARS = scenario_group_vars("rabbitmq")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
 VHOST = "celery"

@@ -1,0 +1,111 @@
+"""The broker faults, how each heals, and the bounds the failover test holds them to.
+
+Every bound comes from the roles' settings (see haproxy/haproxy.cfg and the
+README's "How failover works"); none is a number picked to pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conftest import haproxy_detection_bound_s, role_defaults, scenario_group_vars
+
+GROUP_VARS = scenario_group_vars("failover")
+WORKER = role_defaults("celery_worker")
+HAPROXY = role_defaults("haproxy")
+PASSWORD = GROUP_VARS["all"]["celery_worker_broker_password"]
+VHOST = role_defaults("rabbitmq")["rabbitmq_app_vhost"]
+POOLS = GROUP_VARS["celery_workers"]["celery_worker_pools"]
+COMPLETED_LOG = f"{WORKER['celery_worker_home']}/completed.log"
+WORKER_LOG = f"{WORKER['celery_worker_log_dir']}/celery-default-00.log"
+BROKERS = ("fo-rabbitmq-1", "fo-rabbitmq-2", "fo-rabbitmq-3")
+TARGET = BROKERS[0]
+WORKERS = ("fo-worker-1", "fo-worker-2")
+
+# Worst case from a broker falling silent to HAProxy marking it DOWN and
+# ending its sessions: inter + fall x timeout check + (fall - 1) x fastinter.
+DETECTION_S = haproxy_detection_bound_s()
+# The teardown (FIN, RST) must reach the worker within that plus scheduling slack.
+TEARDOWN_BOUND_S = DETECTION_S + 2
+# Nothing is declared at run time, so a worker torn down consumes again as
+# soon as it has reconnected to a live broker and sent basic.consume.
+CONSUME_AFTER_TEARDOWN_S = 3.0
+# From the fault to tasks completing again: silent faults wait for the health
+# check; a crash closes its sockets, so HAProxy relays the close at once.
+SILENT_CONSUME_BOUND_S = TEARDOWN_BOUND_S + CONSUME_AFTER_TEARDOWN_S
+CRASH_CONSUME_BOUND_S = CONSUME_AFTER_TEARDOWN_S
+# HAProxy closes a session silent for this long (an idle client's, an idle producer's).
+IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout_server"])
+# A worker prefetches at most concurrency x prefetch multiplier (1) tasks;
+# those on the connection that died come back late, never lost.
+PREFETCH_BOUND = len(WORKERS) * sum(pool["concurrency"] * pool["numprocs"] for pool in POOLS)
+# How long the cluster may take to be whole again by itself after the heal:
+# a crashed node is restarted by systemd (RestartSec 10 s) and boots.
+HEAL_BOUND_S = 90
+
+
+@dataclass(frozen=True)
+class Fault:
+    inject: str
+    # What the network or systemd does when the fault ends; never an operator's restart.
+    heal: str
+    # Whether the broker's kernel closes its sockets (the process died): then
+    # HAProxy relays that close to the worker as a FIN at once, before any
+    # health check. A broker that falls silent is only noticed by the check,
+    # and HAProxy must reset the worker's connection (RST) itself.
+    closes_its_sockets: bool = False
+
+    def idle_client_teardown(self) -> tuple[str, ...]:
+        """What the idle client must get from HAProxy (tcpdump's flag letters).
+
+        HAProxy ends a session of a server marked DOWN with a FIN and, with
+        `option nolinger`, a RST once it closes the socket. A client that
+        answers the FIN with its own first (Celery reads at once) may leave
+        HAProxy nothing to reset, so the RST is checked on an idle client.
+        """
+        return ("R", "F") if self.closes_its_sockets else ("R",)
+
+    def consume_bound_s(self) -> float:
+        return CRASH_CONSUME_BOUND_S if self.closes_its_sockets else SILENT_CONSUME_BOUND_S
+
+
+FAULTS = {
+    # The lost-FIN case from the incident: the broker vanishes from the network.
+    "blackhole": Fault("iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP",
+                       "iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP"),
+    # Only the broker's outgoing packets are lost.
+    "one-way-loss": Fault("iptables -I OUTPUT -j DROP", "iptables -D OUTPUT -j DROP"),
+    # The broker's processes stop; its kernel still completes TCP handshakes.
+    "freeze": Fault("systemctl kill --signal=SIGSTOP rabbitmq-server",
+                    "systemctl kill --signal=SIGCONT rabbitmq-server"),
+    # The broker dies at once; systemd's Restart=on-failure brings it back.
+    "crash": Fault("systemctl kill --signal=SIGKILL rabbitmq-server", "true", closes_its_sockets=True),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Case:
+    fault: str
+    # Where the task queue's quorum leader is when the fault hits: on the
+    # faulted broker (one fault in three does that) or on another.
+    leader_on_target: bool
+    # How long the fault lasts at least: long enough for the incident runs
+    # (control, anchor) to show what they do, beyond net_ticktime (60 s).
+    hold_s: float = 0.0
+    incident_runs: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.fault}/leader-{'on-target' if self.leader_on_target else 'elsewhere'}"
+
+
+CASES = [
+    Case("blackhole", leader_on_target=False, hold_s=90, incident_runs=True),
+    Case("blackhole", leader_on_target=True),
+    Case("one-way-loss", leader_on_target=False),
+    Case("one-way-loss", leader_on_target=True),
+    Case("freeze", leader_on_target=False),
+    Case("freeze", leader_on_target=True),
+    Case("crash", leader_on_target=False),
+    Case("crash", leader_on_target=True),
+]

@@ -1,0 +1,1 @@
+"""Test helpers the Molecule scenarios share: hosts, publishing, accounting, packet captures."""

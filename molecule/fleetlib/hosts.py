@@ -1,0 +1,45 @@
+"""Reaching the scenario's hosts: commands as root, Celery logs, Supervisor pools."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import testinfra.host
+from conftest import wait_for
+
+LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): ")
+
+
+def get(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
+    """Another host of the same Molecule inventory."""
+    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def root(host: testinfra.host.Host, command: str) -> str:
+    with host.sudo():
+        return host.check_output(command)
+
+
+def log_times(host: testinfra.host.Host, path: str, marker: str = "") -> list[float]:
+    """Epoch times of the Celery log records that contain marker (the hosts log in UTC)."""
+    times = []
+    for line in root(host, f"cat {path}").splitlines():
+        stamp = LOG_STAMP.match(line)
+        if stamp and marker in line:
+            when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
+            times.append(when.replace(tzinfo=datetime.UTC).timestamp())
+    return times
+
+
+def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:
+    """Restart a Supervisor-managed Celery pool and wait until it says it is ready."""
+    ready_before = len(log_times(worker, log, " ready."))
+    root(worker, f"supervisorctl restart '{program}:*'")
+    assert wait_for(lambda: len(log_times(worker, log, " ready.")) > ready_before, timeout=90), log
+
+
+def established(host: testinfra.host.Host, peer_ip: str) -> bool:
+    """Whether the host holds an ESTABLISHED TCP connection to the peer's AMQP port."""
+    lines = root(host, "ss -Htn state established").splitlines()
+    return any(line.split()[-1] == f"{peer_ip}:5672" for line in lines)

@@ -1,0 +1,75 @@
+"""Publishing tasks from the control node, as an application's producers do."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from celery import Celery
+from celery_fleet_app.config import FleetConfig, celery_settings
+
+
+def fleet_client(endpoints: list[str], password: str, vhost: str, queue: str) -> Celery:
+    """A producer configured like the workers (publisher confirms, nothing declared at run time)."""
+    config = FleetConfig(broker_endpoints=endpoints, user="celery", password=password, vhost=vhost, queues=[queue])
+    app = Celery("publisher", set_as_current=False)
+    app.conf.update(celery_settings(config))
+    return app
+
+
+def defaults_client(endpoints: list[str], password: str, vhost: str, queue: str) -> Celery:
+    """A producer with Celery's own defaults, every broker in its URL list."""
+    app = Celery("defaults-publisher", set_as_current=False)
+    app.conf.broker_url = ";".join(f"amqp://celery:{password}@{endpoint}/{vhost}" for endpoint in endpoints)
+    app.conf.task_default_queue = queue
+    return app
+
+
+@dataclass
+class Publisher:
+    """Publishes one uniquely named task every `interval` seconds, in a thread."""
+
+    app: Celery
+    task: str
+    prefix: str
+    interval: float = 0.1
+    # (token, when its publish began, how long it took), for those the broker accepted.
+    published: list[tuple[str, float, float]] = field(default_factory=list)
+    errors: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Publisher:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def tokens(self, since: float = 0.0, until: float = float("inf")) -> set[str]:
+        return {token for token, when, _ in self.published if since <= when <= until}
+
+    def publish_times(self) -> dict[str, float]:
+        return {token: when for token, when, _ in self.published}
+
+    def longest_publish_s(self) -> float:
+        return max((took for _, _, took in self.published), default=0.0)
+
+    def _run(self) -> None:
+        number = 0
+        while not self._stop.is_set():
+            token, started = f"{self.prefix}-{number:05d}", time.time()
+            try:
+                # With confirms, counted as published only once the broker confirmed it.
+                self.app.send_task(self.task, args=[token])
+            except Exception:
+                self.errors += 1
+                self._stop.wait(0.5)
+                continue
+            self.published.append((token, started, time.time() - started))
+            number += 1
+            self._stop.wait(self.interval)

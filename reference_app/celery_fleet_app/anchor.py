@@ -1,0 +1,22 @@
+"""Celery's own defaults, for the failover scenario's anchor run only.
+
+What a team gets without this project: every broker node in the URL list
+(Celery fails over between them), no proxy, and no tuning: Celery's and
+py-amqp's default heartbeat, socket options, retries and prefetch, a direct
+exchange, and the topology declared by the worker and the publisher at run
+time. The failover scenario measures it under the same blackhole as the
+reference app, side by side.
+"""
+
+from celery import Celery
+
+from celery_fleet_app import tasks
+from celery_fleet_app.config import broker_url, load_config
+
+_config = load_config()
+app = Celery("celery_fleet_anchor")
+app.conf.update(
+    broker_url=broker_url(_config.broker_endpoints, _config.user, _config.password, _config.vhost),
+    task_default_queue="anchor",
+)
+record = app.task(tasks.record.run, name="celery_fleet_app.anchor.record")

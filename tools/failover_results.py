@@ -1,0 +1,120 @@
+"""The failover scenario's results: where a run writes them, the table, and the README's copy.
+
+A run of `molecule verify -s failover` writes .cache/failover/results.json
+(ignored by git, so running the tests never dirties the tree). The README
+quotes molecule/failover/results/reference.json, a committed copy of one run;
+`python tools/failover_results.py --adopt` copies the latest run there and
+rewrites the README's table, and tests/test_failover_results.py checks that
+the two agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+RESULTS = PROJECT_DIR / ".cache" / "failover" / "results.json"
+REFERENCE = PROJECT_DIR / "molecule" / "failover" / "results" / "reference.json"
+README = PROJECT_DIR / "README.md"
+BEGIN, END = "<!-- failover-results:begin -->", "<!-- failover-results:end -->"
+
+
+def record(section: str, name: str, result: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Add one result (a case, the control, the anchor...) to this run's results file."""
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data["generated"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    data.update(extra or {})
+    data.setdefault(section, {})[name] = result
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def start_run() -> None:
+    RESULTS.unlink(missing_ok=True)
+
+
+def _slowest(values: dict[str, float]) -> float:
+    return max(values.values()) if values else float("inf")
+
+
+def table(data: dict[str, Any]) -> list[str]:
+    """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
+    rows = [
+        "| fault | quorum leader | teardown | reconnected | consuming again | longest stall "
+        "| published / completed / lost / duplicated | late (max delay) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case in data.get("cases", {}).values():
+        teardown = "/".join(sorted(set(case["teardown"].values())))
+        rows.append(
+            f"| {case['fault']} | {case['leader']} | {teardown} {_slowest(case['time_to_teardown_s'])} "
+            f"| {_slowest(case['time_to_reconnect_s'])} | {_slowest(case['time_to_consuming_s'])} "
+            f"| {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
+            f"{case['tasks_lost']} / {case['tasks_duplicated']} | {case['late_tasks']} ({case['late_max_delay_s']}) |"
+        )
+    anchor = data.get("runs", {}).get("anchor")
+    if anchor:
+        rows.append(
+            f"| {anchor['fault']} | anchor: Celery defaults, no proxy | - | {anchor['time_to_reconnect_s']} "
+            f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | {anchor['tasks_published']} / "
+            f"{anchor['tasks_completed']} / {anchor['tasks_lost']} / {anchor['tasks_duplicated']} | - |"
+        )
+    return rows
+
+
+def incident_lines(data: dict[str, Any]) -> list[str]:
+    """The control run (the incident's settings) and the idle publisher, as sentences."""
+    lines = []
+    control = data.get("runs", {}).get("control")
+    if control:
+        lines.append(
+            f"Control (incident settings, no proxy, blackhole, {control['window_s']} s): "
+            f"{control['rst_packets']} RST packets, socket ESTABLISHED in "
+            f"{'all' if control['socket_established_throughout'] else 'not all'} {control['socket_samples']} samples, "
+            f"{control['connection_log_records_after_fault']} connection log records, Supervisor "
+            f"{control['supervisor_status']}, {control['tasks_completed_in_window']} of "
+            f"{control['tasks_published_in_window']} tasks completed, {control['tasks_waiting_in_queue']} waiting."
+        )
+    idle = data.get("runs", {}).get("idle_publisher")
+    if idle:
+        lines.append(
+            f"Idle publisher: after {idle['idle_s']} s without a publish (HAProxy's timeout: "
+            f"{idle['proxy_timeout_s']} s), the next publish took {idle['publish_latency_s']} s, "
+            f"raised {'nothing' if not idle['error'] else idle['error']}, and its task completed: {idle['completed']}."
+        )
+    return lines
+
+
+def readme_block(data: dict[str, Any]) -> str:
+    versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
+    return "\n".join([BEGIN, *table(data), "", *incident_lines(data), "", f"Versions: {versions}.", END])
+
+
+def readme_with(data: dict[str, Any], readme: str) -> str:
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    return readme[:start] + readme_block(data) + readme[end:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adopt", action="store_true", help="copy the latest run to the reference and the README")
+    args = parser.parse_args()
+    if args.adopt:
+        if not RESULTS.exists():
+            print(f"no results at {RESULTS}: run `make molecule SCENARIOS=failover` first", file=sys.stderr)
+            return 1
+        shutil.copyfile(RESULTS, REFERENCE)
+        README.write_text(readme_with(json.loads(REFERENCE.read_text()), README.read_text()))
+    data = json.loads((RESULTS if RESULTS.exists() else REFERENCE).read_text())
+    print("\n".join(table(data) + incident_lines(data)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
