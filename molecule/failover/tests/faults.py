@@ -39,6 +39,11 @@ IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout
 # A worker prefetches at most concurrency x prefetch multiplier (1) tasks;
 # those on the connection that died come back late, never lost.
 PREFETCH_BOUND = len(WORKERS) * sum(pool["concurrency"] * pool["numprocs"] for pool in POOLS)
+# Countdown tasks (Task.retry(countdown=...), apply_async(countdown=...))
+# published just before each fault: due after the workers consume again, they
+# wait in the broker's delay queues (native delayed delivery), not in a
+# worker's prefetch slots, and must complete after the fault, none early.
+ETA_TASKS, ETA_COUNTDOWN_S = 4, 15
 # How long the cluster may take to be whole again by itself after the heal:
 # a crashed node is restarted by systemd (RestartSec 10 s) and boots.
 HEAL_BOUND_S = 90

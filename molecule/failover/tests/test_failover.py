@@ -30,6 +30,8 @@ from faults import (
     CASES,
     COMPLETED_LOG,
     CONSUME_AFTER_TEARDOWN_S,
+    ETA_COUNTDOWN_S,
+    ETA_TASKS,
     FAULTS,
     HEAL_BOUND_S,
     IDLE_TIMEOUT_S,
@@ -170,6 +172,14 @@ class Run:
         app = fleet_client([f"{container_address(haproxy)}:5672"], PASSWORD, VHOST, "celery")
         self.publisher = Publisher(app, TASK, self.prefix)
         self.fault_at = self.healed_at = self.whole_at = 0.0
+        # token -> when it is due (publish start + countdown)
+        self.eta_due: dict[str, float] = {}
+
+    def publish_countdown_tasks(self) -> None:
+        for number in range(ETA_TASKS):
+            token, started = f"{self.prefix}-eta-{number}", time.time()
+            self.publisher.app.send_task(TASK, args=[token], countdown=ETA_COUNTDOWN_S)
+            self.eta_due[token] = started + ETA_COUNTDOWN_S
 
     def pin(self) -> None:
         """Workers and publisher connect through HAProxy to the broker under test."""
@@ -218,6 +228,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
         control.prepare()
         anchor.prepare()
     assert wait_for(lambda: all(run.done(w) for w in run.workers.values()), timeout=60), "no task done before"
+    run.publish_countdown_tasks()
     # Opened last, so that HAProxy's own inactivity timeout cannot end the
     # idle client's session inside the teardown window (checked next).
     idle_since = time.time()
@@ -278,9 +289,11 @@ def account(run: Run, idle_port: int, leader: str) -> dict[str, Any]:
         return [pair for w in run.workers.values() for pair in run.done(w)]
 
     # Tasks prefetched onto the dead connection come back once RabbitMQ drops
-    # its channel; every one must then complete.
-    wait_for(lambda: published <= {token for token, _ in done()}, timeout=120, interval=2)
+    # its channel; every one must then complete, and so must the countdown tasks.
+    expected = published | set(run.eta_due)
+    wait_for(lambda: expected <= {token for token, _ in done()}, timeout=120, interval=2)
     finished = done()
+    eta_runs = {token: when for token, when in sorted(finished, key=lambda pair: -pair[1]) if token in run.eta_due}
     consuming_at = {name: (run.consuming_again(w) or [float("inf")])[0] for name, w in run.workers.items()}
     late = late_tasks(run.publisher.publish_times(), finished, run.fault_at, max(consuming_at.values()))
     since = lambda when: round(when - run.fault_at, 2)  # noqa: E731
@@ -300,6 +313,11 @@ def account(run: Run, idle_port: int, leader: str) -> dict[str, Any]:
         "longest_stall_s": round(longest_stall([w for _, w in finished], run.fault_at, run.healed_at), 2),
         "fault_held_s": round(run.healed_at - run.fault_at, 1),
         **Account(published, Counter(token for token, _ in finished)).summary(),
+        "eta_tasks": len(run.eta_due),
+        "eta_completed_after_fault": sum(1 for when in eta_runs.values() if when > run.fault_at),
+        "eta_lost": len(set(run.eta_due) - set(eta_runs)),
+        "eta_early": sum(1 for token, when in eta_runs.items() if when < run.eta_due[token]),
+        "eta_max_lateness_s": round(max((when - run.eta_due[t] for t, when in eta_runs.items()), default=0.0), 2),
         "late_tasks": len(late),
         "late_max_delay_s": max(late, default=0.0),
         "publish_retries": run.publisher.errors,
@@ -321,6 +339,9 @@ def check(case: Case, result: dict[str, Any]) -> None:
     assert result["longest_stall_s"] <= bound + STALL_SLACK_S, stall
     assert result["tasks_lost"] == 0, f"{name}: tasks lost: {result}"
     assert result["late_tasks"] <= PREFETCH_BOUND, f"{name}: more late tasks than the prefetch: {result}"
+    assert result["eta_lost"] == 0, f"{name}: countdown tasks lost: {result}"
+    assert result["eta_early"] == 0, f"{name}: countdown tasks ran before they were due: {result}"
+    assert result["eta_completed_after_fault"] == result["eta_tasks"], f"{name}: countdown tasks: {result}"
 
 
 def check_control(control: dict[str, Any]) -> None:
