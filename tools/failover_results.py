@@ -47,8 +47,9 @@ def table(data: dict[str, Any]) -> list[str]:
     """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
     rows = [
         "| fault | quorum leader | teardown | reconnected | consuming again | longest stall "
-        "| published / completed / lost / duplicated | late (max delay) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| published / completed / lost / duplicated | late (max delay) | countdown tasks on time "
+        "| cluster whole after the heal |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in data.get("cases", {}).values():
         teardown = "/".join(sorted(set(case["teardown"].values())))
@@ -56,14 +57,16 @@ def table(data: dict[str, Any]) -> list[str]:
             f"| {case['fault']} | {case['leader']} | {teardown} {_slowest(case['time_to_teardown_s'])} "
             f"| {_slowest(case['time_to_reconnect_s'])} | {_slowest(case['time_to_consuming_s'])} "
             f"| {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
-            f"{case['tasks_lost']} / {case['tasks_duplicated']} | {case['late_tasks']} ({case['late_max_delay_s']}) |"
+            f"{case['tasks_lost']} / {case['tasks_duplicated']} | {case['late_tasks']} ({case['late_max_delay_s']}) "
+            f"| {case['eta_tasks'] - case['eta_lost'] - case['eta_early']} of {case['eta_tasks']} "
+            f"| {case['cluster_whole_after_heal_s']} |"
         )
     anchor = data.get("runs", {}).get("anchor")
     if anchor:
         rows.append(
             f"| {anchor['fault']} | anchor: Celery defaults, no proxy | - | {anchor['time_to_reconnect_s']} "
             f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | {anchor['tasks_published']} / "
-            f"{anchor['tasks_completed']} / {anchor['tasks_lost']} / {anchor['tasks_duplicated']} | - |"
+            f"{anchor['tasks_completed']} / {anchor['tasks_lost']} / {anchor['tasks_duplicated']} | - | - | - |"
         )
     return rows
 

@@ -134,3 +134,35 @@ def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host)
 def baseline_descriptors(host: testinfra.host.Host) -> int:
     """Descriptors a pool process holds before running any task: those of its parent, the worker."""
     return max(open_descriptors(host, pid) for pid in worker_main_pids(host))
+
+
+def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host.Host) -> None:
+    """With the app user denied `configure` (which every exchange.declare and queue.declare needs, even of an
+    existing object), a restarted worker consumes and a new publisher publishes: neither declares anything."""
+    broker = other(host, "cw-rabbitmq-1")
+    log = f"{ROLE_DEFAULTS['celery_worker_log_dir']}/celery-default-00.log"
+    with broker.sudo():
+        broker.check_output("rabbitmqctl set_permissions --vhost celery celery '^$' '.*' '.*'")
+    try:
+        with host.sudo():
+            before = host.check_output(f"wc -l < {log}")
+            host.check_output("supervisorctl restart 'celery-default:*'")
+
+            def since_restart() -> str:
+                return host.check_output(f"tail -n +{int(before) + 1} {log}")
+
+        assert wait_for(lambda: " ready." in since_restart(), timeout=90), since_restart()
+        token = f"nodeclare-{uuid.uuid4().hex}"
+        with client(host) as app:
+            app.send_task("celery_fleet_app.tasks.record", args=[token])
+        workers = [
+            host,
+            other(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
+        ]
+        done = wait_for(lambda: any(token in w.file(COMPLETED_LOG).content_string for w in workers
+                                    if w.file(COMPLETED_LOG).exists), timeout=60)  # fmt: skip
+        assert done, since_restart()
+        assert "ACCESS_REFUSED" not in since_restart()
+    finally:
+        with broker.sudo():
+            broker.check_output("rabbitmqctl set_permissions --vhost celery celery '.*' '.*' '.*'")

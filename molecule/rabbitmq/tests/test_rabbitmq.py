@@ -48,6 +48,22 @@ def test_partition_handling_is_pause_minority(host: testinfra.host.Host) -> None
     assert value == "{ok,pause_minority}"
 
 
+def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(host: testinfra.host.Host) -> None:
+    flags = {flag["name"]: flag["state"] for flag in rabbitmqctl_json(host, "list_feature_flags", "name", "state")}
+    with host.sudo():
+        version = host.check_output("rabbitmqctl version")
+    if version.startswith("3."):
+        assert "khepri_db" not in flags
+    else:
+        assert flags["khepri_db"] == "enabled"
+
+
+def test_the_failure_detector_polls_every_second(host: testinfra.host.Host) -> None:
+    with host.sudo():
+        value = host.check_output("rabbitmqctl eval 'application:get_env(aten, poll_interval).'")
+    assert value == "{ok,1000}"
+
+
 def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.host.Host) -> None:
     names = cluster_hosts(host)
     if host.backend.get_hostname() != names[0]:
