@@ -96,22 +96,22 @@ def test_keepalive_sysctls_are_in_effect(host: testinfra.host.Host) -> None:
     assert host.file("/etc/sysctl.d/60-celery-worker.conf").contains("net.ipv4.tcp_keepalive_time")
 
 
-def test_a_task_round_trips(host: testinfra.host.Host) -> None:
-    token = f"roundtrip-{uuid.uuid4().hex}"
-    with client(host) as app:
-        app.send_task("celery_fleet_app.tasks.record", args=[token])
+def recorded(host: testinfra.host.Host, token: str) -> bool:
+    """Whether either worker ran the `record` task with this token."""
     workers = [
         host,
         other(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
     ]
+    return any(
+        worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string for worker in workers
+    )
 
-    def recorded() -> bool:
-        return any(
-            worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string
-            for worker in workers
-        )
 
-    assert wait_for(recorded, timeout=60)
+def test_a_task_round_trips(host: testinfra.host.Host) -> None:
+    token = f"roundtrip-{uuid.uuid4().hex}"
+    with client(host) as app:
+        app.send_task("celery_fleet_app.tasks.record", args=[token])
+    assert wait_for(lambda: recorded(host, token), timeout=60)
 
 
 def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host) -> None:
@@ -155,13 +155,7 @@ def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host
         token = f"nodeclare-{uuid.uuid4().hex}"
         with client(host) as app:
             app.send_task("celery_fleet_app.tasks.record", args=[token])
-        workers = [
-            host,
-            other(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
-        ]
-        done = wait_for(lambda: any(token in w.file(COMPLETED_LOG).content_string for w in workers
-                                    if w.file(COMPLETED_LOG).exists), timeout=60)  # fmt: skip
-        assert done, since_restart()
+        assert wait_for(lambda: recorded(host, token), timeout=60), since_restart()
         assert "ACCESS_REFUSED" not in since_restart()
     finally:
         with broker.sudo():
