@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 import testinfra.host
-import yaml
 from celery import Celery
 from celery_fleet_app.config import FleetConfig, celery_settings
-from conftest import PROJECT_DIR, container_address, rabbitmqctl_json, wait_for
+from conftest import container_address, rabbitmqctl_json, role_defaults, scenario_group_vars, wait_for
 
 testinfra_hosts = ["ansible://celery_workers"]
 
-SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parent.parent))
-SCENARIO_VARS = yaml.safe_load((SCENARIO_DIR / "molecule.yml").read_text())["provisioner"]["inventory"]["group_vars"]
-ROLE_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles" / "celery_worker" / "defaults" / "main.yml").read_text())
+SCENARIO_VARS = scenario_group_vars("celery_worker")
+ROLE_DEFAULTS = role_defaults("celery_worker")
 MAX_TASKS_PER_CHILD = SCENARIO_VARS["celery_workers"]["celery_worker_max_tasks_per_child"]
 LEAK_PER_TASK = 5
 LEAK_TASKS = 300
