@@ -112,6 +112,7 @@ def main() -> int:
         if not RESULTS.exists():
             print(f"no results at {RESULTS}: run `make molecule SCENARIOS=failover` first", file=sys.stderr)
             return 1
+        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RESULTS, REFERENCE)
         README.write_text(readme_with(json.loads(REFERENCE.read_text()), README.read_text()))
     data = json.loads((RESULTS if RESULTS.exists() else REFERENCE).read_text())
