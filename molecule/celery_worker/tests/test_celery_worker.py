@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import testinfra.host
 from celery import Celery
-from celery_fleet_app.config import FleetConfig, celery_settings
+from celery_fleet_app.config import FleetConfig, broker_url, celery_settings
 from conftest import container_address, rabbitmqctl_json, role_defaults, scenario_group_vars, wait_for
 
 testinfra_hosts = ["ansible://celery_workers"]
@@ -18,6 +19,26 @@ MAX_TASKS_PER_CHILD = SCENARIO_VARS["celery_workers"]["celery_worker_max_tasks_p
 LEAK_PER_TASK = 5
 LEAK_TASKS = 300
 COMPLETED_LOG = f"{ROLE_DEFAULTS['celery_worker_home']}/completed.log"
+APP_USER = "celery"
+APP_PASSWORD = SCENARIO_VARS["all"]["celery_worker_broker_password"]
+APP_VHOST = "celery"
+KOMBU_VHOST = "kombu-reference"
+# Run on a worker with the workers' own kombu: what Celery 5.5+ declares for the task queue `celery`
+# (Queue.declare: exchange, queue, binding) and its DelayedDelivery bootstep (the two kombu calls).
+KOMBU_DECLARES = """
+import sys
+from kombu import Connection, Exchange, Queue
+from kombu.transport.native_delayed_delivery import (
+    bind_queue_to_native_delayed_delivery_exchange,
+    declare_native_delayed_delivery_exchanges_and_queues,
+)
+queue = Queue("celery", Exchange("celery", type="topic"), routing_key="celery",
+              queue_arguments={"x-queue-type": "quorum"})
+with Connection(sys.argv[1], connect_timeout=10) as connection:
+    declare_native_delayed_delivery_exchanges_and_queues(connection, "quorum")
+    queue(connection.default_channel).declare()
+    bind_queue_to_native_delayed_delivery_exchange(connection, queue)
+"""
 
 
 def other(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
@@ -27,12 +48,7 @@ def other(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
 def client(host: testinfra.host.Host) -> Celery:
     """A Celery client on the control node, configured like the workers, through the proxy."""
     proxy = container_address(other(host, "cw-haproxy"))
-    config = FleetConfig(
-        broker_endpoints=[f"{proxy}:5672"],
-        user="celery",
-        password=SCENARIO_VARS["all"]["celery_worker_broker_password"],
-        vhost="celery",
-    )
+    config = FleetConfig(broker_endpoints=[f"{proxy}:5672"], user=APP_USER, password=APP_PASSWORD, vhost=APP_VHOST)
     app = Celery("client", set_as_current=False)
     app.conf.update(celery_settings(config))
     return app
@@ -152,7 +168,71 @@ def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host
         with client(host) as app:
             app.send_task("celery_fleet_app.tasks.record", args=[token])
         assert wait_for(lambda: recorded(host, token), timeout=60), since_restart()
-        assert "ACCESS_REFUSED" not in since_restart()
+        for refused in ("ACCESS_REFUSED", "Connection to broker lost"):
+            assert refused not in since_restart(), since_restart()
     finally:
         with broker.sudo():
             broker.check_output("rabbitmqctl set_permissions --vhost celery celery '.*' '.*' '.*'")
+
+
+def table_arguments(value: Any) -> dict[str, Any]:
+    """rabbitmqctl's JSON gives arguments as a map or as a list of AMQP table entries ([key, (type,) value])."""
+    if isinstance(value, dict):
+        return value
+    return {entry[0]: entry[-1] for entry in value or []}
+
+
+def topology(broker: testinfra.host.Host, vhost: str) -> dict[str, Any]:
+    """A vhost's exchanges (name: type), queues (name: arguments) and bindings, as rabbitmqctl lists them.
+
+    Leaves out RabbitMQ's own: the amq.* exchanges, the default exchange and its implicit bindings."""
+
+    def listing(*args: str) -> list[dict[str, Any]]:
+        rows = rabbitmqctl_json(broker, args[0], "--vhost", vhost, *args[1:])
+        assert isinstance(rows, list)
+        return rows
+
+    exchanges = listing("list_exchanges", "name", "type")
+    queues = listing("list_queues", "name", "arguments")
+    bindings = listing("list_bindings", "source_name", "destination_name", "destination_kind", "routing_key")
+    return {
+        "exchanges": {
+            entry["name"]: entry["type"]
+            for entry in exchanges
+            if entry["name"] and not entry["name"].startswith("amq.")
+        },
+        "queues": {entry["name"]: table_arguments(entry["arguments"]) for entry in queues},
+        "bindings": sorted(
+            (entry["source_name"], entry["destination_name"], entry["destination_kind"], entry["routing_key"])
+            for entry in bindings
+            if entry["source_name"]
+        ),
+    }
+
+
+def test_topology_matches_what_kombu_declares(host: testinfra.host.Host) -> None:
+    """The role's deploy-time topology is exactly what kombu itself declares for the queue `celery`.
+
+    kombu declares into a scratch vhost, set up like the app's, through the proxy with the app's user."""
+    if host.backend.get_hostname() != "cw-worker-trixie":
+        pytest.skip("one worker's kombu declares into the scratch vhost")
+    broker = other(host, "cw-rabbitmq-1")
+    with broker.sudo():
+        broker.run(f"rabbitmqctl delete_vhost {KOMBU_VHOST}")  # left over from an interrupted run
+        broker.check_output(f"rabbitmqctl add_vhost {KOMBU_VHOST} --default-queue-type quorum")
+    try:
+        with broker.sudo():
+            broker.check_output(f"rabbitmqctl set_permissions --vhost {KOMBU_VHOST} {APP_USER} '.*' '.*' '.*'")
+        url = broker_url(["cw-haproxy:5672"], APP_USER, APP_PASSWORD, KOMBU_VHOST)
+        python = f"{ROLE_DEFAULTS['celery_worker_venv']}/bin/python"
+        declared = host.run("%s -c %s %s", python, KOMBU_DECLARES, url)
+        assert declared.rc == 0, declared.stderr
+        kombu = topology(broker, KOMBU_VHOST)
+        role = topology(broker, APP_VHOST)
+        assert kombu["queues"], "kombu declared nothing"
+        assert role["exchanges"] == kombu["exchanges"]
+        assert role["queues"] == kombu["queues"]
+        assert role["bindings"] == kombu["bindings"]
+    finally:
+        with broker.sudo():
+            broker.check_output(f"rabbitmqctl delete_vhost {KOMBU_VHOST}")
