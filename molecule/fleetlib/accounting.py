@@ -17,6 +17,12 @@ def completions(host: testinfra.host.Host, log: str, prefix: str) -> list[tuple[
     return [(token, float(stamp)) for token, _, stamp in (line.split() for line in lines) if token.startswith(prefix)]
 
 
+def consuming_again(reconnected_at: list[float], done: list[tuple[str, float]]) -> list[float]:
+    """Completion times of the tasks a worker ran after it reconnected (so through a new connection)."""
+    first = min(reconnected_at, default=float("inf"))
+    return sorted(when for _, when in done if when > first)
+
+
 def longest_stall(completed_at: list[float], start: float, end: float) -> float:
     """The longest time between two task completions (or a window edge) within [start, end]."""
     edges = [start, *sorted(t for t in completed_at if start <= t <= end), end]

@@ -43,3 +43,8 @@ def established(host: testinfra.host.Host, peer_ip: str) -> bool:
     """Whether the host holds an ESTABLISHED TCP connection to the peer's AMQP port."""
     lines = root(host, "ss -Htn state established").splitlines()
     return any(line.split()[-1] == f"{peer_ip}:5672" for line in lines)
+
+
+def reconnects(host: testinfra.host.Host, log: str, since: float) -> list[float]:
+    """When a Celery worker logged a (re)connection to its broker after `since`."""
+    return [when for when in log_times(host, log, "Connected to amqp") if when > since]

@@ -18,9 +18,9 @@ from typing import Any
 import testinfra.host
 from conftest import rabbitmqctl_json, wait_for
 from faults import BROKERS, COMPLETED_LOG, VHOST, WORKER
-from fleetlib.accounting import Account, completions, longest_stall
+from fleetlib.accounting import Account, completions, consuming_again, longest_stall
 from fleetlib.captures import start_capture, stop_capture
-from fleetlib.hosts import established, get, log_times, restart_pool, root
+from fleetlib.hosts import established, get, log_times, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher
 
 CONTROL, ANCHOR = "fo-control-worker", "fo-anchor-worker"
@@ -49,11 +49,8 @@ class IncidentRun:
         self.publisher.start()
         assert wait_for(lambda: self._done(), timeout=60), f"{self.program} completed nothing before the fault"
 
-    def _done(self, since: float = 0.0) -> list[tuple[str, float]]:
-        return [(t, w) for t, w in completions(self.host, COMPLETED_LOG, self.publisher.prefix) if w >= since]
-
-    def reconnects(self) -> list[float]:
-        return [when for when in log_times(self.host, self.log, "Connected to amqp") if when > self.fault_at]
+    def _done(self) -> list[tuple[str, float]]:
+        return completions(self.host, COMPLETED_LOG, self.publisher.prefix)
 
 
 @dataclass
@@ -104,24 +101,18 @@ class Control(IncidentRun):
 
 @dataclass
 class Anchor(IncidentRun):
-    def consuming_again(self) -> list[float]:
-        """Completion times of tasks it ran after it reconnected (so through a new connection)."""
-        first = min(self.reconnects(), default=float("inf"))
-        return sorted(when for _, when in self._done() if when > first)
-
     def result(self, fault: str, until: float) -> dict[str, Any]:
         self.publisher.stop()
-        done = self._done()
         published = self.publisher.tokens()
         # Without confirms, a task is "published" once send_task returned:
         # those written into a dead socket are lost, which is the point.
         wait_for(lambda: published <= {token for token, _ in self._done()}, timeout=30, interval=2)
         done = self._done()
-        consuming = self.consuming_again()
-        reconnects = self.reconnects()
+        reconnected = reconnects(self.host, self.log, self.fault_at)
+        consuming = consuming_again(reconnected, done)
         return {
             "fault": fault,
-            "time_to_reconnect_s": round(min(reconnects) - self.fault_at, 2) if reconnects else None,
+            "time_to_reconnect_s": round(min(reconnected) - self.fault_at, 2) if reconnected else None,
             "time_to_consuming_s": round(consuming[0] - self.fault_at, 2) if consuming else None,
             "longest_stall_s": round(longest_stall([when for _, when in done], self.fault_at, until), 2),
             "window_s": round(until - self.fault_at, 1),

@@ -45,9 +45,9 @@ from faults import (
     WORKERS,
     Case,
 )
-from fleetlib.accounting import Account, completions, late_tasks, longest_stall
+from fleetlib.accounting import Account, completions, consuming_again, late_tasks, longest_stall
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
-from fleetlib.hosts import get, log_times, restart_pool, root
+from fleetlib.hosts import get, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
 
@@ -188,15 +188,13 @@ class Run:
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
 
     def reconnects(self, worker: testinfra.host.Host) -> list[float]:
-        return [when for when in log_times(worker, WORKER_LOG, "Connected to amqp") if when > self.fault_at]
+        return reconnects(worker, WORKER_LOG, self.fault_at)
 
     def done(self, worker: testinfra.host.Host) -> list[tuple[str, float]]:
         return completions(worker, COMPLETED_LOG, self.prefix)
 
     def consuming_again(self, worker: testinfra.host.Host) -> list[float]:
-        """Completion times of tasks this worker ran after it reconnected (so through a new connection)."""
-        first = min(self.reconnects(worker), default=float("inf"))
-        return sorted(when for _, when in self.done(worker) if when > first)
+        return consuming_again(self.reconnects(worker), self.done(worker))
 
 
 def incident_runs(haproxy: testinfra.host.Host, target_ip: str) -> tuple[Control, Anchor]:
