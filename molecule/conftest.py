@@ -96,6 +96,22 @@ def haproxy_detection_bound_s() -> float:
     return worst_ms / 1000
 
 
+def agent_detection_bound_s() -> float:
+    """Worst case from a broker being cut off from its peers to HAProxy marking it DOWN.
+
+    The round under way may have passed (interval); then `fall` rounds whose
+    peer probes time out; then HAProxy's next agent check (agent-inter; the
+    agent's verdict takes effect at once: HAProxy's rise and fall for agents are 1).
+    """
+    agent, haproxy = role_defaults("rabbitmq"), role_defaults("haproxy")
+    worst_ms = (
+        agent["rabbitmq_health_agent_interval"]
+        + agent["rabbitmq_health_agent_fall"] * agent["rabbitmq_health_agent_timeout"]
+        + haproxy["haproxy_agent_inter"]
+    )
+    return worst_ms / 1000
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
     """Poll until predicate() is true or timeout seconds pass; return the last answer."""
     deadline = time.monotonic() + timeout

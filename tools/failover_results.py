@@ -46,7 +46,7 @@ def _slowest(values: dict[str, float]) -> float:
 def table(data: dict[str, Any]) -> list[str]:
     """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
     rows = [
-        "| fault | quorum leader | teardown | reconnected | consuming again | longest stall "
+        "| fault (held) | quorum leader | teardown | reconnected | consuming again | longest stall "
         "| published / completed / lost / duplicated | late (max delay) | countdown tasks on time "
         "| cluster whole after the heal |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -54,7 +54,8 @@ def table(data: dict[str, Any]) -> list[str]:
     for case in data.get("cases", {}).values():
         teardown = "/".join(sorted(set(case["teardown"].values())))
         rows.append(
-            f"| {case['fault']} | {case['leader']} | {teardown} {_slowest(case['time_to_teardown_s'])} "
+            f"| {case['fault']} ({case['fault_held_s']} s) | {case['leader']} "
+            f"| {teardown} {_slowest(case['time_to_teardown_s'])} "
             f"| {_slowest(case['time_to_reconnect_s'])} | {_slowest(case['time_to_consuming_s'])} "
             f"| {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
             f"{case['tasks_lost']} / {case['tasks_duplicated']} | {case['late_tasks']} ({case['late_max_delay_s']}) "

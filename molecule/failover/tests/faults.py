@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conftest import haproxy_detection_bound_s, role_defaults, scenario_group_vars
+from conftest import agent_detection_bound_s, haproxy_detection_bound_s, role_defaults, scenario_group_vars
 
 GROUP_VARS = scenario_group_vars("failover")
 WORKER = role_defaults("celery_worker")
@@ -20,19 +20,23 @@ COMPLETED_LOG = f"{WORKER['celery_worker_home']}/completed.log"
 WORKER_LOG = f"{WORKER['celery_worker_log_dir']}/celery-default-00.log"
 BROKERS = ("fo-rabbitmq-1", "fo-rabbitmq-2", "fo-rabbitmq-3")
 TARGET = BROKERS[0]
+# Its peers, as iptables takes them (names resolved when the rule is added).
+PEERS = ",".join(BROKERS[1:])
 WORKERS = ("fo-worker-1", "fo-worker-2")
 
 # Worst case from a broker falling silent to HAProxy marking it DOWN and
 # ending its sessions: inter + fall x timeout check + (fall - 1) x fastinter.
 DETECTION_S = haproxy_detection_bound_s()
-# The teardown (FIN, RST) must reach the worker within that plus scheduling slack.
-TEARDOWN_BOUND_S = DETECTION_S + 2
+# Worst case from a broker being cut off from its peers (it still greets) to
+# its health agent's "down" reaching HAProxy.
+AGENT_DETECTION_S = agent_detection_bound_s()
+# The teardown (FIN, RST) must reach the worker within detection plus scheduling slack.
+SCHEDULING_SLACK_S = 2.0
 # Nothing is declared at run time, so a worker torn down consumes again as
 # soon as it has reconnected to a live broker and sent basic.consume.
 CONSUME_AFTER_TEARDOWN_S = 3.0
 # From the fault to tasks completing again: silent faults wait for the health
-# check; a crash closes its sockets, so HAProxy relays the close at once.
-SILENT_CONSUME_BOUND_S = TEARDOWN_BOUND_S + CONSUME_AFTER_TEARDOWN_S
+# check (or the agent); a crash closes its sockets, so HAProxy relays the close at once.
 CRASH_CONSUME_BOUND_S = CONSUME_AFTER_TEARDOWN_S
 # HAProxy closes a session silent for this long (an idle client's, an idle producer's).
 IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout_server"])
@@ -59,6 +63,8 @@ class Fault:
     # health check. A broker that falls silent is only noticed by the check,
     # and HAProxy must reset the worker's connection (RST) itself.
     closes_its_sockets: bool = False
+    # Whether the broker still greets (only its health agent can tell HAProxy).
+    detected_by_agent: bool = False
 
     def idle_client_teardown(self) -> tuple[str, ...]:
         """What the idle client must get from HAProxy (tcpdump's flag letters).
@@ -70,8 +76,13 @@ class Fault:
         """
         return ("R", "F") if self.closes_its_sockets else ("R",)
 
+    def teardown_bound_s(self) -> float:
+        return (AGENT_DETECTION_S if self.detected_by_agent else DETECTION_S) + SCHEDULING_SLACK_S
+
     def consume_bound_s(self) -> float:
-        return CRASH_CONSUME_BOUND_S if self.closes_its_sockets else SILENT_CONSUME_BOUND_S
+        if self.closes_its_sockets:
+            return CRASH_CONSUME_BOUND_S
+        return self.teardown_bound_s() + CONSUME_AFTER_TEARDOWN_S
 
 
 FAULTS = {
@@ -83,6 +94,11 @@ FAULTS = {
     # The broker's processes stop; its kernel still completes TCP handshakes.
     "freeze": Fault("systemctl kill --signal=SIGSTOP rabbitmq-server",
                     "systemctl kill --signal=SIGCONT rabbitmq-server"),
+    # The broker is cut off from its peers only: the proxy, the workers and the
+    # publisher still reach it, and it still greets them.
+    "partition": Fault(f"iptables -I INPUT -s {PEERS} -j DROP && iptables -I OUTPUT -d {PEERS} -j DROP",
+                       f"iptables -D INPUT -s {PEERS} -j DROP && iptables -D OUTPUT -d {PEERS} -j DROP",
+                       detected_by_agent=True),
     # The broker dies at once; systemd's Restart=on-failure brings it back.
     "crash": Fault("systemctl kill --signal=SIGKILL rabbitmq-server", "true", closes_its_sockets=True),
 }  # fmt: skip
@@ -94,8 +110,10 @@ class Case:
     # Where the task queue's quorum leader is when the fault hits: on the
     # faulted broker (one fault in three does that) or on another.
     leader_on_target: bool
-    # How long the fault lasts at least: long enough for the incident runs
-    # (control, anchor) to show what they do, beyond net_ticktime (60 s).
+    # How long the fault lasts at least. 0: a few seconds of tasks flowing
+    # under it, shorter than net_ticktime (60 s), so Erlang never sees the
+    # peer go down. 90: beyond net_ticktime, so it does (the partition trap),
+    # and long enough for the incident runs (control, anchor) to show what they do.
     hold_s: float = 0.0
     incident_runs: bool = False
 
@@ -111,6 +129,8 @@ CASES = [
     Case("one-way-loss", leader_on_target=True),
     Case("freeze", leader_on_target=False),
     Case("freeze", leader_on_target=True),
+    Case("partition", leader_on_target=True, hold_s=90),
+    Case("partition", leader_on_target=False),
     Case("crash", leader_on_target=False),
     Case("crash", leader_on_target=True),
 ]

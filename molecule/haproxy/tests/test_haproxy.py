@@ -91,6 +91,29 @@ def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host
     assert wait_for(lambda: all_up(host), timeout=120), haproxy_server_status(host)
 
 
+def test_a_broker_in_maintenance_is_taken_out_and_put_back(host: testinfra.host.Host) -> None:
+    """`rabbitmq-upgrade drain` (maintenance mode) closes the node's listeners: HAProxy's check and its
+    health agent both see it, and it is out until `rabbitmq-upgrade revive`."""
+    broker = host.get_host("ansible://rabbitmq-2", ansible_inventory=host.backend.ansible_inventory)
+    assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
+    with broker.sudo():
+        broker.check_output("rabbitmq-upgrade drain")
+    try:
+        out = wait_for(lambda: haproxy_server_status(host)["rabbitmq-2"].startswith("DOWN"), timeout=30)
+    finally:
+        with broker.sudo():
+            broker.check_output("rabbitmq-upgrade revive")
+    assert out, haproxy_server_status(host)
+    assert wait_for(lambda: all_up(host), timeout=60), haproxy_server_status(host)
+
+
+def test_every_health_agent_says_its_broker_can_serve(host: testinfra.host.Host) -> None:
+    port = role_defaults("rabbitmq")["rabbitmq_health_agent_port"]
+    script = f"import socket, sys; print(socket.create_connection((sys.argv[1], {port}), 2).recv(200).decode())"
+    for broker in BROKERS:
+        assert host.check_output(f"python3 -c '{script}' {broker}").strip() == "up", broker
+
+
 def test_config_change_reloads_without_dropping_connections(
     host: testinfra.host.Host, playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

@@ -4,7 +4,9 @@ Run by the celery_worker role (delegated to the control node). Downloads
 binary wheels of the requirements for the target's Python version and
 platform, and builds the app's own wheel, into DEST. A stamp file records the
 inputs; when they are unchanged nothing is done and "unchanged" is printed,
-so the role can report changed honestly.
+so the role can report changed honestly. The wheels are also packed into one
+reproducible archive (ARCHIVE): copying one file to each worker is a single
+checksum, where copying the directory costs one per wheel.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from fnmatch import fnmatch
 from pathlib import Path
 
+ARCHIVE = "wheelhouse.tar"
 # Build by-products: neither hashed as source nor copied into the build.
 BY_PRODUCTS = ("__pycache__", "*.pyc", "build", "*.egg-info")
 
@@ -54,15 +58,33 @@ def build(scratch: Path, args: argparse.Namespace) -> None:
             subprocess.run([*pip, "wheel", "--no-deps", "--wheel-dir", str(scratch), str(app)], check=True)
 
 
+def archive(directory: Path) -> None:
+    """Pack the wheels into one archive whose bytes depend on the wheels only (names sorted, no times, no owners)."""
+    partial = directory / f".{ARCHIVE}.partial"
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        for wheel in sorted(directory.glob("*.whl")):
+            info = tar.gettarinfo(wheel, arcname=wheel.name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "root", "root", 0o644
+            with wheel.open("rb") as data:
+                tar.addfile(info, data)
+    # Renamed into place: a run copying it meanwhile never sees half an archive.
+    partial.rename(directory / ARCHIVE)
+
+
 def update(args: argparse.Namespace, inputs: dict[str, object]) -> str:
     stamp = args.dest / ".inputs.json"
     if stamp.exists() and json.loads(stamp.read_text()) == inputs:
-        return "unchanged"
+        if (args.dest / ARCHIVE).exists():
+            return "unchanged"
+        # Built before wheelhouses had their archive.
+        archive(args.dest)
+        return "changed"
     # Build into a scratch directory and swap it in, so a failed build never
     # leaves a half-filled wheelhouse behind.
     scratch = Path(tempfile.mkdtemp(prefix=args.dest.name + ".", dir=args.dest.parent))
     try:
         build(scratch, args)
+        archive(scratch)
         (scratch / ".inputs.json").write_text(json.dumps(inputs, indent=2))
         shutil.rmtree(args.dest, ignore_errors=True)
         scratch.rename(args.dest)
