@@ -12,7 +12,14 @@ from pathlib import Path
 import amqp
 import pytest
 import testinfra.host
-from conftest import PROJECT_DIR, amqp_connection, container_address, rabbitmqctl_json, scenario_group_vars
+from conftest import (
+    PROJECT_DIR,
+    amqp_connection,
+    container_address,
+    rabbitmqctl_json,
+    role_defaults,
+    scenario_group_vars,
+)
 
 SCENARIO_DIR = PROJECT_DIR / "molecule" / "rabbitmq"
 SCENARIO_VARS = scenario_group_vars("rabbitmq")
@@ -42,10 +49,11 @@ def test_every_node_sees_three_running_nodes(host: testinfra.host.Host) -> None:
     assert set(status["disk_nodes"]) == expected
 
 
-def test_partition_handling_is_pause_minority(host: testinfra.host.Host) -> None:
+def test_partition_handling_is_the_roles(host: testinfra.host.Host) -> None:
+    expected = role_defaults("rabbitmq")["rabbitmq_cluster_partition_handling"]
     with host.sudo():
         value = host.check_output("rabbitmqctl eval 'application:get_env(rabbit, cluster_partition_handling).'")
-    assert value == "{ok,pause_minority}"
+    assert value == f"{{ok,{expected}}}"
 
 
 def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(host: testinfra.host.Host) -> None:
