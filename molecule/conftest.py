@@ -96,6 +96,13 @@ def haproxy_detection_bound_s() -> float:
     return worst_ms / 1000
 
 
+def health_agent_reply(host: testinfra.host.Host, broker: str) -> str:
+    """What the broker's health agent answers HAProxy, asked from `host`."""
+    port = role_defaults("rabbitmq")["rabbitmq_health_agent_port"]
+    script = f"import socket, sys; print(socket.create_connection((sys.argv[1], {port}), 2).recv(200).decode())"
+    return host.check_output(f"python3 -c '{script}' {broker}").strip()
+
+
 def agent_detection_bound_s() -> float:
     """Worst case from a broker being cut off from its peers to HAProxy marking it DOWN.
 

@@ -16,6 +16,7 @@ from conftest import (
     PROJECT_DIR,
     amqp_connection,
     container_address,
+    health_agent_reply,
     rabbitmqctl_json,
     role_defaults,
     scenario_group_vars,
@@ -54,6 +55,10 @@ def test_partition_handling_is_the_roles(host: testinfra.host.Host) -> None:
     with host.sudo():
         value = host.check_output("rabbitmqctl eval 'application:get_env(rabbit, cluster_partition_handling).'")
     assert value == f"{{ok,{expected}}}"
+
+
+def test_the_health_agent_says_the_node_can_serve(host: testinfra.host.Host) -> None:
+    assert health_agent_reply(host, "127.0.0.1") == "up"
 
 
 def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(host: testinfra.host.Host) -> None:
