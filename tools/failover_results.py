@@ -72,6 +72,29 @@ def table(data: dict[str, Any]) -> list[str]:
     return rows
 
 
+def proxy_table(data: dict[str, Any]) -> list[str]:
+    """The proxy faults: per case, the slowest hit worker's times (seconds from the fault)."""
+    cases = data.get("proxy_cases", {})
+    if not cases:
+        return []
+    rows = [
+        "| proxy fault (held) | noticed (bound) | consuming again (bound after noticing) | moved to "
+        "| longest stall | published / completed / lost / duplicated |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in cases.values():
+        hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
+        noticed = f"{_slowest(hit)} ({case['detection_bound_s']})" if hit else "no worker"
+        consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
+        moved = ", ".join(sorted({case["reconnected_through"][w] for w in hit})) or "-"
+        rows.append(
+            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {consuming} ({case['reconnect_bound_s']}) "
+            f"| {moved} | {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
+            f"{case['tasks_lost']} / {case['tasks_duplicated']} |"
+        )
+    return rows
+
+
 def incident_lines(data: dict[str, Any]) -> list[str]:
     """The control run (the incident's settings) and the idle publisher, as sentences."""
     lines = []
@@ -97,7 +120,11 @@ def incident_lines(data: dict[str, Any]) -> list[str]:
 
 def readme_block(data: dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
-    return "\n".join([BEGIN, *table(data), "", *incident_lines(data), "", f"Versions: {versions}.", END])
+    proxies = proxy_table(data)
+    return "\n".join(
+        [BEGIN, *table(data), "", *incident_lines(data), "", *proxies, *([""] if proxies else []),
+         f"Versions: {versions}.", END]
+    )  # fmt: skip
 
 
 def readme_with(data: dict[str, Any], readme: str) -> str:
@@ -117,7 +144,7 @@ def main() -> int:
         shutil.copyfile(RESULTS, REFERENCE)
         README.write_text(readme_with(json.loads(REFERENCE.read_text()), README.read_text()))
     data = json.loads((RESULTS if RESULTS.exists() else REFERENCE).read_text())
-    print("\n".join(table(data) + incident_lines(data)))
+    print("\n".join(table(data) + incident_lines(data) + proxy_table(data)))
     return 0
 
 

@@ -21,15 +21,20 @@ def root(host: testinfra.host.Host, command: str) -> str:
         return host.check_output(command)
 
 
-def log_times(host: testinfra.host.Host, path: str, marker: str = "") -> list[float]:
-    """Epoch times of the Celery log records that contain marker (the hosts log in UTC)."""
-    times = []
+def log_records(host: testinfra.host.Host, path: str, marker: str = "") -> list[tuple[float, str]]:
+    """(epoch time, line) of the Celery log records that contain marker (the hosts log in UTC)."""
+    records = []
     for line in root(host, f"cat {path}").splitlines():
         stamp = LOG_STAMP.match(line)
         if stamp and marker in line:
             when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
-            times.append(when.replace(tzinfo=datetime.UTC).timestamp())
-    return times
+            records.append((when.replace(tzinfo=datetime.UTC).timestamp(), line))
+    return records
+
+
+def log_times(host: testinfra.host.Host, path: str, marker: str = "") -> list[float]:
+    """Epoch times of the Celery log records that contain marker."""
+    return [when for when, _ in log_records(host, path, marker)]
 
 
 def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:

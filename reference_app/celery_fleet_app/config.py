@@ -38,6 +38,7 @@ class FleetConfig:
     keepalive_interval: int = 5
     keepalive_count: int = 3
     tcp_user_timeout_ms: int = 30_000
+    connect_timeout: int = 3
     completed_log: str = "/var/lib/celery-fleet/completed.log"
     # The deployment's task queues (the role declares them); the first is the default.
     queues: list[str] = field(default_factory=lambda: ["celery"])
@@ -116,8 +117,10 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
         "broker_connection_retry": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        # A connect attempt to an unreachable endpoint fails fast and moves on.
-        "broker_connection_timeout": 10,
+        # A connect attempt (TCP and AMQP handshake) to an unreachable endpoint
+        # fails fast and moves on to the next: after a reconnect Celery starts
+        # from the first endpoint again, even when that proxy has vanished.
+        "broker_connection_timeout": config.connect_timeout,
         "broker_transport_options": {
             # Kernel-level detection of a dead peer on the broker socket.
             "socket_settings": socket_settings(config),

@@ -23,6 +23,9 @@ TARGET = BROKERS[0]
 # Its peers, as iptables takes them (names resolved when the rule is added).
 PEERS = ",".join(BROKERS[1:])
 WORKERS = ("fo-worker-1", "fo-worker-2")
+# Both serve every broker; the workers and publishers list both, the first first.
+PROXIES = ("fo-haproxy", "fo-haproxy-2")
+
 
 # Worst case from a broker falling silent to HAProxy marking it DOWN and
 # ending its sessions: inter + fall x timeout check + (fall - 1) x fastinter.
@@ -134,3 +137,71 @@ CASES = [
     Case("crash", leader_on_target=False),
     Case("crash", leader_on_target=True),
 ]
+
+
+# --- The proxy tier -----------------------------------------------------------
+# A proxy that vanishes (or a worker whose packets to it are lost) sends no
+# RST: only the worker's own AMQP heartbeat and socket settings can notice.
+HEARTBEAT_S = WORKER["celery_worker_broker_heartbeat"]
+CONNECT_TIMEOUT_S = WORKER["celery_worker_broker_connect_timeout"]
+# py-amqp checks every heartbeat / 2 (Celery's rate 2) whether anything
+# arrived, and gives up once nothing did for 2 heartbeats; it notes "something
+# arrived" only at a check. Worst case: one check to note the last frame, two
+# heartbeats, one more check: 2 x 10 + 2 x 5 = 30 s. The other paths end no
+# later: when only the worker's own packets are lost it still receives, but
+# RabbitMQ misses its heartbeats (2 heartbeats, checked every heartbeat) and
+# HAProxy's `timeout client` (30 s) closes the session, and TCP_USER_TIMEOUT
+# (celery_worker_tcp_user_timeout, 30 s) ends a connection whose sent data
+# stays unacknowledged.
+SILENT_PROXY_DETECTION_S = min(
+    2 * HEARTBEAT_S + 2 * HEARTBEAT_S / 2,
+    HAPROXY["haproxy_timeout_client"],
+    HEARTBEAT_S + WORKER["celery_worker_tcp_user_timeout"] / 1000,
+)
+# Reconnecting, Celery tries the first proxy again, which costs one connect
+# timeout while it is gone, then the next one; then basic.consume.
+VIA_NEXT_PROXY_S = CONNECT_TIMEOUT_S + CONSUME_AFTER_TEARDOWN_S
+
+
+@dataclass(frozen=True)
+class ProxyFault:
+    # Commands run as root on `on` (a proxy or a worker); with `playbook`, that
+    # playbook's extra arguments, run from the control node against `on`.
+    inject: str
+    heal: str
+    on: str
+    # The workers whose connection it ends; none may lose it when empty.
+    hits: tuple[str, ...] = WORKERS
+    # From the fault to each hit worker noticing (None: paced by an operator's playbook).
+    detection_bound_s: float | None = None
+    # From noticing to consuming again.
+    reconnect_bound_s: float = CONSUME_AFTER_TEARDOWN_S
+    playbook: str = ""
+
+    @property
+    def stall_bound_s(self) -> float:
+        """The fleet's longest stall in task completions; the last completion before the fault may precede it."""
+        return (self.detection_bound_s or 0.0) + self.reconnect_bound_s + 1.0
+
+
+PROXY_FAULTS = {
+    # HAProxy dies (systemd restarts it): its kernel resets every session.
+    "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true", PROXIES[0],
+                              detection_bound_s=SCHEDULING_SLACK_S),
+    # The proxy host vanishes: the incident one tier up.
+    "proxy-vanishes": ProxyFault("iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP",
+                                 "iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP", PROXIES[0],
+                                 detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
+                                 reconnect_bound_s=VIA_NEXT_PROXY_S),
+    # One worker's packets to its proxy are lost; it still hears the proxy.
+    "worker-cut-from-proxy": ProxyFault(f"iptables -I OUTPUT -d {PROXIES[0]} -j DROP",
+                                        f"iptables -D OUTPUT -d {PROXIES[0]} -j DROP", WORKERS[0], hits=WORKERS[:1],
+                                        detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
+                                        reconnect_bound_s=VIA_NEXT_PROXY_S),
+    # A configuration change applied by the role's handler (a reload) under load.
+    "reload": ProxyFault("--extra-vars haproxy_maxconn=4097", "", PROXIES[0], hits=(),
+                         playbook="playbooks/haproxy.yml"),
+    # An operator takes the proxy out of service (clients moved off it first), then back in.
+    "maintenance": ProxyFault("--extra-vars haproxy_maintenance=drain", "--extra-vars haproxy_maintenance=resume",
+                              PROXIES[0], playbook="playbooks/haproxy-maintenance.yml"),
+}  # fmt: skip

@@ -24,7 +24,7 @@ import failover_results
 import pytest
 import testinfra.host
 from celery import Celery
-from conftest import container_address, haproxy_command, haproxy_server_status, rabbitmqctl_json, wait_for
+from conftest import container_address, haproxy_command, wait_for
 from faults import (
     BROKERS,
     CASES,
@@ -49,6 +49,7 @@ from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_ca
 from fleetlib.hosts import get, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
+from stack import proxies, proxy_endpoints, queue_state, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -83,40 +84,17 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     return int(root(host, "cat /root/idle.port"))
 
 
-def queues(broker: testinfra.host.Host) -> list[dict[str, Any]]:
-    return rabbitmqctl_json(broker, "list_queues", "--vhost", VHOST, "name", "type", "leader", "members", "online")
-
-
-def queue_state(broker: testinfra.host.Host, queue: str) -> dict[str, Any]:
-    return next(row for row in queues(broker) if row["name"] == queue)
-
-
-def stack_whole(haproxy: testinfra.host.Host) -> bool:
-    """Every broker running with no partition, every quorum queue with all members online and a leader,
-    HAProxy showing every broker UP."""
-    try:
-        for name in BROKERS:
-            status = rabbitmqctl_json(get(haproxy, name), "cluster_status")
-            if len(status["running_nodes"]) != len(BROKERS) or status["partitions"]:
-                return False
-        quorum = [q for q in queues(get(haproxy, BROKERS[1])) if q["type"] == "quorum"]
-    except AssertionError:
-        return False
-    queues_whole = bool(quorum) and all(len(q["online"]) == len(BROKERS) and q["leader"] for q in quorum)
-    return queues_whole and all(state == "UP" for state in haproxy_server_status(haproxy).values())
-
-
 @contextlib.contextmanager
 def only_target_serving(haproxy: testinfra.host.Host) -> Iterator[None]:
     """While inside, HAProxy sends new connections to the broker under test only."""
-    others = [name for name in BROKERS if name != TARGET]
-    for name in others:
-        haproxy_command(haproxy, f"disable server rabbitmq/{name}")
+    others = [(proxy, name) for proxy in proxies(haproxy) for name in BROKERS if name != TARGET]
+    for proxy, name in others:
+        haproxy_command(proxy, f"disable server rabbitmq/{name}")
     try:
         yield
     finally:
-        for name in others:
-            haproxy_command(haproxy, f"enable server rabbitmq/{name}")
+        for proxy, name in others:
+            haproxy_command(proxy, f"enable server rabbitmq/{name}")
 
 
 def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
@@ -160,7 +138,7 @@ def results_run(host: testinfra.host.Host) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def idle_producer(host: testinfra.host.Host) -> tuple[Celery, float]:
     """A producer through HAProxy that publishes once now and then stays idle (producers send no heartbeat)."""
-    app = fleet_client([f"{container_address(host)}:5672"], PASSWORD, VHOST, "celery")
+    app = fleet_client(proxy_endpoints(host), PASSWORD, VHOST, "celery")
     app.send_task(TASK, args=[f"idle-{uuid.uuid4().hex[:6]}-first"])
     return app, time.time()
 
@@ -173,7 +151,7 @@ class Run:
         self.target = get(haproxy, TARGET)
         self.workers = {name: get(haproxy, name) for name in WORKERS}
         self.prefix = f"{case.fault}-{uuid.uuid4().hex[:6]}"
-        app = fleet_client([f"{container_address(haproxy)}:5672"], PASSWORD, VHOST, "celery")
+        app = fleet_client(proxy_endpoints(haproxy), PASSWORD, VHOST, "celery")
         self.publisher = Publisher(app, TASK, self.prefix)
         self.fault_at = self.healed_at = self.whole_at = 0.0
         # token -> when it is due (publish start + countdown)
@@ -202,9 +180,9 @@ class Run:
 
 
 def incident_runs(haproxy: testinfra.host.Host, target_ip: str) -> tuple[Control, Anchor]:
-    haproxy_ip, broker_ips = container_address(haproxy), [container_address(get(haproxy, b)) for b in BROKERS]
+    broker_ips = [container_address(get(haproxy, b)) for b in BROKERS]
     prefix = uuid.uuid4().hex[:6]
-    control_app = fleet_client([f"{haproxy_ip}:5672"], PASSWORD, VHOST, "control")
+    control_app = fleet_client(proxy_endpoints(haproxy), PASSWORD, VHOST, "control")
     control = Control(get(haproxy, CONTROL), "celery-control", CONTROL_LOG,
                       Publisher(control_app, "celery_fleet_app.control_tasks.record", f"control-{prefix}", 0.5),
                       target_ip=target_ip)  # fmt: skip
