@@ -78,19 +78,20 @@ def proxy_table(data: dict[str, Any]) -> list[str]:
     if not cases:
         return []
     rows = [
-        "| proxy fault (held) | noticed (bound) | consuming again (bound after noticing) | moved to "
-        "| longest stall | published / completed / lost / duplicated |",
-        "|---|---|---|---|---|---|",
+        "| proxy fault (held) | noticed (bound) | reconnected | moved to | consuming again "
+        "| longest stall (bound) | published / completed / lost / duplicated |",
+        "|---|---|---|---|---|---|---|",
     ]
     for case in cases.values():
         hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
         noticed = f"{_slowest(hit)} ({case['detection_bound_s']})" if hit else "no worker"
         consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
+        reconnected = _slowest({w: case["time_to_reconnect_s"][w] for w in hit}) if hit else "-"
         moved = ", ".join(sorted({case["reconnected_through"][w] for w in hit})) or "-"
         rows.append(
-            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {consuming} ({case['reconnect_bound_s']}) "
-            f"| {moved} | {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
-            f"{case['tasks_lost']} / {case['tasks_duplicated']} |"
+            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {reconnected} | {moved} | {consuming} "
+            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {case['tasks_published']} / "
+            f"{case['tasks_completed']} / {case['tasks_lost']} / {case['tasks_duplicated']} |"
         )
     return rows
 

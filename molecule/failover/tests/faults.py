@@ -158,9 +158,20 @@ SILENT_PROXY_DETECTION_S = min(
     HAPROXY["haproxy_timeout_client"],
     HEARTBEAT_S + WORKER["celery_worker_tcp_user_timeout"] / 1000,
 )
-# Reconnecting, Celery tries the first proxy again, which costs one connect
-# timeout while it is gone, then the next one; then basic.consume.
-VIA_NEXT_PROXY_S = CONNECT_TIMEOUT_S + CONSUME_AFTER_TEARDOWN_S
+# Noticing, the worker reconnects: Celery tries the first proxy of its list
+# again, which costs one connect timeout while it is gone, then the next.
+RECONNECT_BOUND_S = CONNECT_TIMEOUT_S + SCHEDULING_SLACK_S
+# A publisher blocked on the vanished proxy (waiting for a confirm) has no
+# heartbeat running: TCP_USER_TIMEOUT ends its connection, and its next
+# attempt goes to the next proxy. Until then no new task exists to consume.
+PUBLISHER_DETECTION_S = WORKER["celery_worker_tcp_user_timeout"] / 1000
+# The longest stall in task completions for a silent proxy: whichever of the
+# workers and the publisher comes back last, then a task's round trip.
+SILENT_PROXY_STALL_BOUND_S = (
+    max(SILENT_PROXY_DETECTION_S + RECONNECT_BOUND_S, PUBLISHER_DETECTION_S + RECONNECT_BOUND_S)
+    + SCHEDULING_SLACK_S
+    + CONSUME_AFTER_TEARDOWN_S
+)
 
 
 @dataclass(frozen=True)
@@ -174,14 +185,11 @@ class ProxyFault:
     hits: tuple[str, ...] = WORKERS
     # From the fault to each hit worker noticing (None: paced by an operator's playbook).
     detection_bound_s: float | None = None
-    # From noticing to consuming again.
-    reconnect_bound_s: float = CONSUME_AFTER_TEARDOWN_S
+    # The fleet's longest stall in task completions (and, from noticing, each hit worker's consuming again).
+    stall_bound_s: float = RECONNECT_BOUND_S + CONSUME_AFTER_TEARDOWN_S
     playbook: str = ""
-
-    @property
-    def stall_bound_s(self) -> float:
-        """The fleet's longest stall in task completions; the last completion before the fault may precede it."""
-        return (self.detection_bound_s or 0.0) + self.reconnect_bound_s + 1.0
+    # The proxy the hit workers must reconnect through ("": either).
+    moves_to: str = ""
 
 
 PROXY_FAULTS = {
@@ -192,16 +200,16 @@ PROXY_FAULTS = {
     "proxy-vanishes": ProxyFault("iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP",
                                  "iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP", PROXIES[0],
                                  detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
-                                 reconnect_bound_s=VIA_NEXT_PROXY_S),
+                                 stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
     # One worker's packets to its proxy are lost; it still hears the proxy.
     "worker-cut-from-proxy": ProxyFault(f"iptables -I OUTPUT -d {PROXIES[0]} -j DROP",
                                         f"iptables -D OUTPUT -d {PROXIES[0]} -j DROP", WORKERS[0], hits=WORKERS[:1],
                                         detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
-                                        reconnect_bound_s=VIA_NEXT_PROXY_S),
+                                        stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
     # A configuration change applied by the role's handler (a reload) under load.
-    "reload": ProxyFault("--extra-vars haproxy_maxconn=4097", "", PROXIES[0], hits=(),
+    "reload": ProxyFault("--extra-vars '{\"haproxy_maxconn\": 4097}'", "", PROXIES[0], hits=(),
                          playbook="playbooks/haproxy.yml"),
     # An operator takes the proxy out of service (clients moved off it first), then back in.
     "maintenance": ProxyFault("--extra-vars haproxy_maintenance=drain", "--extra-vars haproxy_maintenance=resume",
-                              PROXIES[0], playbook="playbooks/haproxy-maintenance.yml"),
+                              PROXIES[0], playbook="playbooks/haproxy-maintenance.yml", moves_to=PROXIES[1]),
 }  # fmt: skip
