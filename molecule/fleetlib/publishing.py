@@ -56,6 +56,10 @@ class Publisher:
     def publish_times(self) -> dict[str, float]:
         return {token: when for token, when, _ in self.published}
 
+    def first_accepted_after(self, when: float) -> float:
+        """When the broker first accepted (confirmed) a publish after `when`: tasks exist again from then."""
+        return min((start + took for _, start, took in self.published if start + took > when), default=float("inf"))
+
     def longest_publish_s(self) -> float:
         return max((took for _, _, took in self.published), default=0.0)
 

@@ -290,6 +290,8 @@ def account(run: Run, idle_port: int, leader: str) -> dict[str, Any]:
             name: since(min(run.reconnects(w), default=float("inf"))) for name, w in run.workers.items()
         },
         "time_to_consuming_s": {name: since(when) for name, when in consuming_at.items()},
+        # A worker can consume again only once the publisher's tasks reach a broker again.
+        "publisher_back_s": since(run.publisher.first_accepted_after(min(t for t, _ in teardown.values()))),
         "consume_bound_s": run.fault.consume_bound_s(),
         "longest_stall_s": round(longest_stall([w for _, w in finished], run.fault_at, run.healed_at), 2),
         "fault_held_s": round(run.healed_at - run.fault_at, 1),
@@ -314,7 +316,9 @@ def check(case: Case, result: dict[str, Any]) -> None:
     late = f"{name}: the idle client got no {packets} from HAProxy within {teardown} s: {result}"
     assert result["idle_client_time_to_teardown_s"] <= teardown, late
     for worker, seconds in result["time_to_consuming_s"].items():
-        own_bound = min(bound, result["time_to_teardown_s"][worker] + CONSUME_AFTER_TEARDOWN_S)
+        # Within 3 s of its own teardown, or of the publisher's first accepted publish when that came later.
+        ready = max(result["time_to_teardown_s"][worker], result["publisher_back_s"])
+        own_bound = min(bound, round(ready + CONSUME_AFTER_TEARDOWN_S, 2))
         assert seconds <= own_bound, f"{name}: {worker} consumed again after {seconds} s (bound {own_bound}): {result}"
     stall = f"{name}: no task completed for {result['longest_stall_s']} s (bound {bound} + {STALL_SLACK_S}): {result}"
     assert result["longest_stall_s"] <= bound + STALL_SLACK_S, stall
