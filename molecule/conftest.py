@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -117,6 +118,14 @@ def agent_detection_bound_s() -> float:
         + haproxy["haproxy_agent_inter"]
     )
     return worst_ms / 1000
+
+
+def assert_failed_before_any_change(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """The playbook stopped with this message, and no host reported a change."""
+    assert result.returncode != 0, result.stdout
+    assert message in " ".join(result.stdout.split()), result.stdout
+    assert "changed=0" in result.stdout
+    assert re.search(r"changed=[1-9]", result.stdout) is None, result.stdout
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:

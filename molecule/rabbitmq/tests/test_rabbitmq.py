@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import urllib.request
 import uuid
@@ -15,6 +14,7 @@ import testinfra.host
 from conftest import (
     PROJECT_DIR,
     amqp_connection,
+    assert_failed_before_any_change,
     container_address,
     health_agent_reply,
     rabbitmqctl_json,
@@ -151,13 +151,6 @@ def inventory_for(names: list[str], **group_vars: object) -> dict[str, object]:
             }
         }
     }
-
-
-def assert_failed_before_any_change(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode != 0, result.stdout
-    assert message in " ".join(result.stdout.split()), result.stdout
-    assert "changed=0" in result.stdout
-    assert re.search(r"changed=[1-9]", result.stdout) is None, result.stdout
 
 
 def test_two_node_inventory_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:

@@ -1,0 +1,195 @@
+"""An operator's run of site.yml: secrets at -vvv, a vault, an unreachable broker, missing tiers.
+
+Each case runs the real playbook against this scenario's converged stack, the way
+`ansible-playbook -i <inventory> playbooks/site.yml` runs against a fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+import testinfra.host
+import yaml
+from conftest import (
+    PROJECT_DIR,
+    amqp_connection,
+    assert_failed_before_any_change,
+    container_address,
+    run_playbook,
+    scenario_group_vars,
+)
+
+# One host runs these: each case is a whole-fleet playbook run.
+testinfra_hosts = ["ansible://cw-rabbitmq-1"]
+
+SITE = PROJECT_DIR / "playbooks" / "site.yml"
+SCENARIO_VARS = scenario_group_vars("celery_worker")
+APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
+MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
+CONFIG_FILES = {
+    "cw-rabbitmq-1": "/etc/rabbitmq/rabbitmq.conf",
+    "cw-haproxy": "/etc/haproxy/haproxy.cfg",
+    "cw-worker-trixie": "/etc/supervisor/supervisord.conf",
+}
+
+
+@pytest.fixture
+def scenario_inventory() -> Path:
+    """The inventory Molecule wrote for this scenario (a directory, as users pass one)."""
+    return Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+
+
+def peer(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
+    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def sha256(host: testinfra.host.Host, path: str) -> str:
+    with host.sudo():
+        return host.check_output(f"sha256sum {path}").split()[0]
+
+
+def config_checksums(host: testinfra.host.Host) -> dict[str, str]:
+    return {name: sha256(peer(host, name), path) for name, path in CONFIG_FILES.items()}
+
+
+def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
+    """A vars file encrypted with ansible-vault, as users keep their secrets."""
+    password_file = directory / "vault-password"
+    password_file.write_text(password)
+    vars_file = directory / "vault.yml"
+    vars_file.write_text(yaml.safe_dump(content))
+    subprocess.run(
+        ["ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file)],
+        check=True,
+        capture_output=True,
+        cwd=PROJECT_DIR,
+    )
+    assert not any(value in vars_file.read_text() for value in content.values())
+    return vars_file
+
+
+def leaked(output: str, secret_values: dict[str, str]) -> list[str]:
+    """Which secrets appear in the output (their names only: the test must not print them either)."""
+    return [name for name, value in secret_values.items() if value in output]
+
+
+def test_secrets_never_appear_in_verbose_output(
+    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
+) -> None:
+    """A converge at -vvv --diff that changes a password from a vault prints no secret."""
+    with host.sudo():
+        cookie = host.file("/var/lib/rabbitmq/.erlang.cookie").content_string.strip()
+    rotated = f"rotated-{secrets.token_hex(12)}"
+    vars_file = vault_file(tmp_path, "vault-pass-for-tests", {"rabbitmq_monitoring_password": rotated})
+    secret_values = {
+        "app password": APP_PASSWORD,
+        "monitoring password": MONITORING_PASSWORD,
+        "vault value (the new monitoring password)": rotated,
+        "Erlang cookie": cookie,
+    }
+    try:
+        result = run_playbook(
+            SITE,
+            scenario_inventory,
+            "-vvv",
+            "--diff",
+            "--vault-password-file",
+            str(tmp_path / "vault-password"),
+            "--extra-vars",
+            f"@{vars_file}",
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        # The vault's value reached the broker: the run did use it.
+        amqp_connection(container_address(host), "monitoring", rotated, "celery").close()
+        assert leaked(result.stdout + result.stderr, secret_values) == []
+    finally:
+        with host.sudo():
+            host.check_output(f"rabbitmqctl change_password monitoring '{MONITORING_PASSWORD}'")
+
+
+def test_a_vault_that_cannot_be_opened_stops_before_any_task(
+    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
+) -> None:
+    vars_file = vault_file(tmp_path, "the-right-password", {"rabbitmq_app_password": "never-used"})
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password")
+    result = run_playbook(
+        SITE, scenario_inventory, "--vault-password-file", str(wrong), "--extra-vars", f"@{vars_file}"
+    )
+    assert result.returncode != 0
+    assert "Decryption failed" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "TASK [" not in result.stdout, result.stdout
+
+
+def test_an_unreachable_broker_stops_the_run_before_any_change(
+    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
+) -> None:
+    # The third broker's address leads nowhere (TEST-NET-1), as when a host is down at the start.
+    gone = tmp_path / "gone.yml"
+    gone.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "cw-rabbitmq-3": {
+                            "ansible_connection": "ssh",
+                            "ansible_host": "192.0.2.1",
+                            "ansible_ssh_common_args": "-o ConnectTimeout=3 -o StrictHostKeyChecking=no",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    before = config_checksums(host)
+    result = run_playbook(SITE, scenario_inventory, "--inventory", str(gone))
+    assert "UNREACHABLE" in result.stdout, result.stdout
+    assert_failed_before_any_change(result, "The role needs the host names (facts) of every host in 'rabbitmq'")
+    # The run stopped at the broker tier: the proxies and workers were not touched either.
+    assert "PLAY [HAProxy AMQP proxy]" not in result.stdout
+    assert config_checksums(host) == before
+
+
+@pytest.mark.parametrize("missing", ["rabbitmq", "haproxy", "celery_workers"])
+def test_an_inventory_without_a_tier_is_refused(
+    host: testinfra.host.Host, tmp_path: Path, missing: str, scenario_inventory: Path
+) -> None:
+    """A tier's group missing or empty: refused by name before any host is contacted."""
+    inventory = json.loads(
+        subprocess.run(
+            ["ansible-inventory", "--inventory", str(scenario_inventory), "--list"],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_DIR,
+        ).stdout
+    )
+    hosts = {
+        name: {}
+        for group in ("rabbitmq", "haproxy", "celery_workers")
+        if group != missing
+        for name in inventory[group]["hosts"]
+    }
+    children = {
+        group: {"hosts": {name: {} for name in inventory[group]["hosts"]}}
+        for group in ("rabbitmq", "haproxy", "celery_workers")
+        if group != missing
+    }
+    if missing != "celery_workers":  # the others are present but empty
+        children[missing] = {"hosts": {}}
+    broken = tmp_path / "inventory.yml"
+    broken.write_text(
+        yaml.safe_dump(
+            {"all": {"hosts": hosts, "children": children, "vars": {"ansible_connection": "community.docker.docker"}}}
+        )
+    )
+    before = config_checksums(host)
+    result = run_playbook(SITE, broken)
+    assert_failed_before_any_change(result, f"Inventory group '{missing}'")
+    assert "Gathering Facts" not in result.stdout
+    assert config_checksums(host) == before
