@@ -31,6 +31,10 @@ venv: $(VENV)/.installed ## Create the pinned control-node virtualenv (.venv)
 host-prereqs: ## Make sure a Docker engine answers and debootstrap exists (installs them on Debian)
 	tools/host-prereqs.sh
 
+.PHONY: ssh-key
+ssh-key: ## Create this checkout's SSH key pair for the test hosts' deploy user (.cache/ssh/, never committed)
+	tools/ssh-key.sh
+
 .PHONY: images
 images: host-prereqs venv ## Build the Debian 13/12 test-host images (only when their recipe changed)
 	python tools/testhost_image.py
@@ -47,14 +51,14 @@ unit: venv ## Unit tests of the project's Python code (no containers)
 	pytest
 
 .PHONY: molecule
-molecule: images ## Run every Molecule scenario, MOLECULE_JOBS (2) at a time (SCENARIOS="a b" to pick)
+molecule: images ssh-key ## Run every Molecule scenario, MOLECULE_JOBS (2) at a time (SCENARIOS="a b" to pick)
 	python tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 .PHONY: test
 test: lint unit molecule ## Everything CI runs: lint, unit tests, Molecule scenarios
 
 .PHONY: lab
-lab: images ## Bring up the local container fleet, deploy the stack, show what runs where
+lab: images ssh-key ## Bring up the local container fleet, deploy the stack, show what runs where
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/lab.yml
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/site.yml
 	tools/lab-summary.sh

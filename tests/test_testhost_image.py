@@ -67,4 +67,17 @@ def test_tags() -> None:
 
 def test_shipped_recipe_includes_what_ansible_and_the_fault_tests_need() -> None:
     packages = set(testhost_image.read_packages())
-    assert {"systemd", "python3", "sudo", "iproute2", "tcpdump", "iptables"} <= packages
+    assert {"systemd", "python3", "sudo", "openssh-server", "iproute2", "tcpdump", "iptables"} <= packages
+
+
+def test_shipped_recipe_generates_host_keys_per_container_and_adds_the_deploy_user() -> None:
+    script = (testhost_image.RECIPE_DIR / "customize.sh").read_text()
+    # No host key baked into the image (every container would share it)...
+    assert "rm -f /etc/ssh/ssh_host_*" in script
+    # ...each container generates its own before sshd starts.
+    assert "ExecStart=/usr/bin/ssh-keygen -A" in script
+    assert "Before=ssh.service" in script
+    # The unprivileged user Ansible connects as, with passwordless sudo for become.
+    assert "useradd --create-home --shell /bin/bash deploy" in script
+    assert "deploy ALL=(ALL:ALL) NOPASSWD: ALL" in script
+    assert "PasswordAuthentication no" in script

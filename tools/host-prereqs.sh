@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure this control node can run the lab and the tests: a Docker engine
-# that answers, and debootstrap for building the test-host images.
+# that answers, debootstrap for building the test-host images, and the SSH
+# client Ansible reaches the test hosts with.
 # On Debian as root, whatever is missing is installed from Debian's packages;
 # elsewhere the script says what is missing and stops.
 set -euo pipefail
@@ -35,6 +36,7 @@ start_engine() {
 }
 
 command -v debootstrap >/dev/null || apt_install debootstrap
+{ command -v ssh && command -v ssh-keygen; } >/dev/null || apt_install openssh-client
 if ! engine_answers; then
     command -v dockerd >/dev/null || apt_install docker.io
     command -v docker >/dev/null || apt_install docker-cli

@@ -14,4 +14,6 @@ fi
         sed 's#^/##' | sort
 } | column -t
 echo
-echo "Shell on a host: docker exec -it HOST bash    Remove the lab: make lab-down"
+echo "Shell on a host, as Ansible gets there (new host keys at every 'make lab', hence no known_hosts):"
+echo "  ssh -i .cache/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null deploy@ADDRESS"
+echo "Remove the lab: make lab-down"

@@ -14,6 +14,57 @@ for unit in getty.target getty@tty1.service console-getty.service \
     ln -sf /dev/null "/etc/systemd/system/$unit"
 done
 
+# Reached like a real fleet host: SSH as the unprivileged `deploy`, then sudo
+# without a password (Ansible's become). No password: key login only.
+useradd --create-home --shell /bin/bash deploy
+usermod --password '*' deploy
+install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+printf 'deploy ALL=(ALL:ALL) NOPASSWD: ALL\n' > /etc/sudoers.d/deploy
+chmod 0440 /etc/sudoers.d/deploy
+visudo -cq
+cat > /etc/ssh/sshd_config.d/10-testhost.conf <<'CONF'
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+CONF
+
+# No host keys in the image: every container of it would share them. Each
+# generates its own at first boot, before sshd starts.
+rm -f /etc/ssh/ssh_host_*
+cat > /etc/systemd/system/ssh-hostkeys.service <<'UNIT'
+[Unit]
+Description=Generate this host's own SSH host keys (the image ships none)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+RequiredBy=ssh.service
+UNIT
+
+# The deploy user's public key, as cloud-init would install it from its
+# metadata: whoever creates the container mounts it read-only at
+# /etc/testhost/authorized_keys (Molecule, the lab). Copied, not used in place,
+# so that sshd's StrictModes sees a file owned by deploy, whatever uid owns
+# the mounted one on the control node.
+cat > /etc/systemd/system/deploy-authorized-keys.service <<'UNIT'
+[Unit]
+Description=Install the deploy user's authorized SSH key from /etc/testhost
+Before=ssh.service
+ConditionPathExists=/etc/testhost/authorized_keys
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/install -m 0600 -o deploy -g deploy /etc/testhost/authorized_keys /home/deploy/.ssh/authorized_keys
+
+[Install]
+RequiredBy=ssh.service
+UNIT
+systemctl enable --quiet ssh.service ssh-hostkeys.service deploy-authorized-keys.service >/dev/null
+
 # Lean, predictable package installs for the roles under test.
 cat > /etc/apt/apt.conf.d/90testhost <<'CONF'
 APT::Install-Recommends "false";

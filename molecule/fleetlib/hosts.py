@@ -17,8 +17,14 @@ def get(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
 
 
 def root(host: testinfra.host.Host, command: str) -> str:
+    """A command's output, run as root (through sudo: the tests log in as an unprivileged user)."""
     with host.sudo():
         return host.check_output(command)
+
+
+def root_succeeds(host: testinfra.host.Host, command: str) -> bool:
+    with host.sudo():
+        return host.run(command).rc == 0
 
 
 def log_records(host: testinfra.host.Host, path: str, marker: str = "") -> list[tuple[float, str]]:

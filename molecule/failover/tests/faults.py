@@ -56,6 +56,18 @@ ETA_TASKS, ETA_COUNTDOWN_S = 4, 15
 HEAL_BOUND_S = 90
 
 
+# The tests drive the hosts over SSH (port 22), as a fleet is driven. A fault
+# cuts a host's service traffic but leaves that channel open, as a separate
+# management network would: the heal must still reach the host. The ACCEPT
+# goes in first, so no command's own SSH packet is ever dropped.
+def drop_all(*chains: str) -> tuple[str, str]:
+    """(inject, heal) commands that drop every packet of the chains (INPUT, OUTPUT) except SSH's."""
+    ssh = {"INPUT": "--dport 22", "OUTPUT": "--sport 22"}
+    inject = [f"iptables -I {c} 1 -p tcp {ssh[c]} -j ACCEPT && iptables -I {c} 2 -j DROP" for c in chains]
+    heal = [f"iptables -D {c} -j DROP && iptables -D {c} -p tcp {ssh[c]} -j ACCEPT" for c in chains]
+    return " && ".join(inject), " && ".join(heal)
+
+
 @dataclass(frozen=True)
 class Fault:
     inject: str
@@ -90,10 +102,9 @@ class Fault:
 
 FAULTS = {
     # The lost-FIN case from the incident: the broker vanishes from the network.
-    "blackhole": Fault("iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP",
-                       "iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP"),
+    "blackhole": Fault(*drop_all("INPUT", "OUTPUT")),
     # Only the broker's outgoing packets are lost.
-    "one-way-loss": Fault("iptables -I OUTPUT -j DROP", "iptables -D OUTPUT -j DROP"),
+    "one-way-loss": Fault(*drop_all("OUTPUT")),
     # The broker's processes stop; its kernel still completes TCP handshakes.
     "freeze": Fault("systemctl kill --signal=SIGSTOP rabbitmq-server",
                     "systemctl kill --signal=SIGCONT rabbitmq-server"),
@@ -197,8 +208,7 @@ PROXY_FAULTS = {
     "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true", PROXIES[0],
                               detection_bound_s=SCHEDULING_SLACK_S),
     # The proxy host vanishes: the incident one tier up.
-    "proxy-vanishes": ProxyFault("iptables -I INPUT -j DROP && iptables -I OUTPUT -j DROP",
-                                 "iptables -D INPUT -j DROP && iptables -D OUTPUT -j DROP", PROXIES[0],
+    "proxy-vanishes": ProxyFault(*drop_all("INPUT", "OUTPUT"), PROXIES[0],
                                  detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
                                  stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
     # One worker's packets to its proxy are lost; it still hears the proxy.

@@ -46,7 +46,7 @@ from faults import (
 )
 from fleetlib.accounting import Account, completions, consuming_again, late_tasks, longest_stall
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
-from fleetlib.hosts import get, reconnects, restart_pool, root
+from fleetlib.hosts import get, reconnects, restart_pool, root, root_succeeds
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
 from stack import proxies, proxy_endpoints, queue_state, stack_whole
@@ -80,7 +80,8 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     python = f"{WORKER['celery_worker_venv']}/bin/python"
     root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5672 {PASSWORD} {VHOST} failover-idle-client "
                "> /root/idle.log 2>&1 < /dev/null &")  # fmt: skip
-    assert wait_for(lambda: host.run("cat /root/idle.port").rc == 0, timeout=30), root(host, "cat /root/idle.log")
+    started = wait_for(lambda: root_succeeds(host, "test -s /root/idle.port"), timeout=30)
+    assert started, root(host, "cat /root/idle.log")
     return int(root(host, "cat /root/idle.port"))
 
 
@@ -121,7 +122,7 @@ def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
 def versions(haproxy: testinfra.host.Host) -> dict[str, str]:
     broker, worker = get(haproxy, TARGET), get(haproxy, WORKERS[0])
     return {
-        "HAProxy": haproxy.check_output("haproxy -v").splitlines()[0].split()[2],
+        "HAProxy": root(haproxy, "haproxy -v").splitlines()[0].split()[2],
         "RabbitMQ": root(broker, "rabbitmqctl version"),
         "Celery": worker.check_output(f"{WORKER['celery_worker_venv']}/bin/celery --version").split()[0],
     }

@@ -1,7 +1,11 @@
-"""The test-host images boot systemd and carry the tools the other scenarios use."""
+"""The test-host images boot systemd, carry the tools the other scenarios use, and take SSH logins as `deploy`."""
+
+import subprocess
+from pathlib import Path
 
 import pytest
 import testinfra.host
+from conftest import container_address
 
 
 def test_systemd_is_pid_1_and_running(host: testinfra.host.Host) -> None:
@@ -26,3 +30,51 @@ def test_network_sysctls_are_writable_after_prepare(host: testinfra.host.Host) -
 def test_iptables_can_filter(host: testinfra.host.Host) -> None:
     result = host.run("iptables -L OUTPUT -n")
     assert result.rc == 0, result.stderr
+
+
+# --- Reached as a fleet host is: SSH as the unprivileged `deploy`, then sudo ---
+
+SSH_KEY = Path(__file__).resolve().parents[3] / ".cache" / "ssh" / "id_ed25519"
+# Throw-away containers with fresh host keys at every create: nothing to pin.
+SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]  # fmt: skip
+
+
+def ssh(host: testinfra.host.Host, user: str, command: str) -> subprocess.CompletedProcess[str]:
+    """Run a command on the host over SSH from the control node, with this checkout's key."""
+    return subprocess.run(
+        ["ssh", "-i", str(SSH_KEY), *SSH_OPTIONS, f"{user}@{container_address(host)}", command],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_sshd_is_enabled_and_running(host: testinfra.host.Host) -> None:
+    sshd = host.service("ssh")
+    assert sshd.is_enabled
+    assert sshd.is_running
+
+
+def test_deploy_logs_in_with_the_checkout_key_and_sudo_asks_no_password(host: testinfra.host.Host) -> None:
+    result = ssh(host, "deploy", "id -un && sudo --non-interactive id -un")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["deploy", "root"]
+
+
+def test_root_cannot_log_in_over_ssh(host: testinfra.host.Host) -> None:
+    result = ssh(host, "root", "true")
+    assert result.returncode == 255
+    assert "Permission denied" in result.stderr
+
+
+def test_host_keys_are_made_by_each_container_not_shipped_in_the_image(host: testinfra.host.Host) -> None:
+    container = host.backend.get_hostname()
+    image = subprocess.run(["docker", "inspect", "--format", "{{.Image}}", container],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    shipped = subprocess.run(["docker", "run", "--rm", image, "sh", "-c", "ls /etc/ssh/ssh_host_* 2>/dev/null || true"],
+                             capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert shipped == [], f"{image} ships SSH host keys: every container of it would share them"
+    # This container made its own at boot, and sshd presents it.
+    own = host.file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[1]
+    scan = subprocess.run(["ssh-keyscan", "-t", "ed25519", container_address(host)],
+                          capture_output=True, text=True, timeout=30, check=True).stdout.split()  # fmt: skip
+    assert own in scan
