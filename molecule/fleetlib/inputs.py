@@ -1,0 +1,277 @@
+"""Values from the command line: cases generated from a role's meta/argument_specs.yml, and the runs that try them.
+
+For every int and bool variable of a role, `cases()` gives values the role
+must refuse: of the wrong type ("abc" for an int; "maybe" and "y" for a bool:
+Ansible's argument-spec validation takes "y" as true, `| bool` as false) and,
+where the description gives a range, just outside it. Each is a string, as
+`-e name=value` gives it.
+
+`run_cases()` tries them all in ONE ansible-playbook run: every case is an
+inventory alias of the same real, converged container, carrying its bad value
+as a host var; the JSON callback then tells, per alias, which task stopped it,
+with what message, and whether any task changed something. Facts come from a
+pre-filled jsonfile fact cache (`fact_cache()`), so no alias gathers any.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+# Self-contained (no conftest), so that the unit tests import it too.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# What the role must refuse, per type; "y" passes argument-spec validation and only the role's own check refuses it.
+WRONG_TYPE = {"int": ("abc",), "bool": ("maybe", "y")}
+ARGSPEC_ACTION = "ansible.builtin.validate_argument_spec"
+
+
+def role_inputs(role: str) -> ModuleType:
+    """The role's own filter_plugins/role_inputs.py: its reading of types and ranges."""
+    path = PROJECT_DIR / "roles" / role / "filter_plugins" / "role_inputs.py"
+    spec = importlib.util.spec_from_file_location(f"role_inputs_{role}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def typed_options(role: str) -> dict[str, dict[str, Any]]:
+    """The int and bool options of the role's main entry point, by name."""
+    specs = yaml.safe_load((PROJECT_DIR / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    return {name: option for name, option in options.items() if option.get("type") in ("int", "bool")}
+
+
+def outside(intervals: Sequence[tuple[int | None, int | None]]) -> list[int]:
+    """The integers just past each end of each interval that no interval holds: [(0, 0), (5, None)] -> [-1, 1, 4]."""
+    below = [low - 1 for low, _ in intervals if low is not None]
+    above = [high + 1 for _, high in intervals if high is not None]
+    held = [range(-(2**63) if low is None else low, 2**63 if high is None else high + 1) for low, high in intervals]
+    return sorted({n for n in below + above if not any(n in interval for interval in held)})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One value the role must refuse for one variable, and the inventory alias that carries it."""
+
+    alias: str
+    variable: str
+    value: str
+    why: str
+
+
+def cases(role: str) -> list[Case]:
+    """Every refusal case of the role: wrong types for each int and bool variable, out-of-range values for ranges."""
+    inputs = role_inputs(role)
+    found = []
+    for name, option in typed_options(role).items():
+        values = [(value, "wrong type") for value in WRONG_TYPE[option["type"]]]
+        if option["type"] == "int":
+            intervals = inputs.option_range(option)
+            values += [(str(n), f"outside {inputs.range_words(intervals)}") for n in outside(intervals)]
+        found += [Case(f"{name}-{index}", name, value, why) for index, (value, why) in enumerate(values)]
+    return found
+
+
+def effective_values(role: str, scenario: str, groups: Sequence[str] = ()) -> dict[str, object]:
+    """The role's int and bool variables as the scenario converged a host of `groups`: defaults, then group_vars."""
+    config = yaml.safe_load((PROJECT_DIR / "molecule" / scenario / "molecule.yml").read_text())
+    group_vars = config["provisioner"]["inventory"]["group_vars"]
+    values = yaml.safe_load((PROJECT_DIR / "roles" / role / "defaults" / "main.yml").read_text()) | group_vars["all"]
+    for group in groups:
+        values |= group_vars.get(group, {})
+    return {name: values[name] for name in typed_options(role)}
+
+
+# A way to put values on the command line: as_strings or as_json.
+Form = Callable[[Mapping[str, object]], list[str]]
+
+
+def as_strings(values: Mapping[str, object]) -> list[str]:
+    """`-e name=value` for each variable: every value a string, as a user types it."""
+    args = []
+    for name, value in values.items():
+        args += ["--extra-vars", f"{name}={str(value).lower() if isinstance(value, bool) else value}"]
+    return args
+
+
+def as_json(values: Mapping[str, object]) -> list[str]:
+    """The same values as one JSON extra vars document: ints and bools keep their types."""
+    return ["--extra-vars", json.dumps(dict(values))]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one host's run came to, from the JSON callback."""
+
+    host: str
+    failed_task: str | None
+    in_validation: bool
+    message: str
+    changed: int
+
+
+def outcomes(report: Mapping[str, Any], role: str) -> dict[str, Outcome]:
+    """Per host of an ansible.posix.json report: the task it failed in (if any), whether that task is part of
+    the role's validation (argument-spec validation or tasks/validate.yml), its message, and its changes."""
+    validate = f"/roles/{role}/tasks/validate.yml:"
+    failures: dict[str, tuple[str, bool, str]] = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                if result.get("failed") and host not in failures:
+                    argspec = result.get("action") == ARGSPEC_ACTION and (
+                        result.get("validate_args_context", {}).get("name") == role
+                    )
+                    failures[host] = (task["task"]["name"], argspec or validate in task["task"]["path"], result["msg"])
+    return {
+        host: Outcome(host, *failures.get(host, (None, False, "")), changed=stats["changed"])
+        for host, stats in report["stats"].items()
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    """An ansible-playbook run with the JSON callback: its exit code, report and standard error."""
+
+    returncode: int
+    report: dict[str, Any]
+    stderr: str
+
+    def changed(self) -> dict[str, int]:
+        """How many tasks changed something, per host (the recap's changed=)."""
+        return {host: stats["changed"] for host, stats in self.report["stats"].items()}
+
+    def changes(self) -> list[str]:
+        """What changed or failed, one line per host and task: the message of a failed assertion."""
+        return [
+            f"{host}: {task['task']['name']}: {'changed' if result.get('changed') else result.get('msg')}"
+            for play in self.report["plays"]
+            for task in play["tasks"]
+            for host, result in task["hosts"].items()
+            if result.get("changed") or result.get("failed")
+        ]
+
+
+def ansible_env(cache: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(PROJECT_DIR / "roles"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        # ansible.cfg enables profile_tasks, which would print into the JSON; list only the JSON callback.
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
+        # A host with facts in the cache gathers none.
+        "ANSIBLE_GATHERING": "smart",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+def playbook(playbook: str, inventory: Path, cache: Path, *args: str) -> Run:
+    """Run a project playbook as a user would, with the JSON callback and the fact cache."""
+    result = subprocess.run(
+        ["ansible-playbook", "--inventory", str(inventory), str(PROJECT_DIR / playbook), *args],
+        capture_output=True,
+        text=True,
+        env=ansible_env(cache),
+        cwd=PROJECT_DIR,
+        check=False,
+        timeout=900,
+    )
+    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
+    return Run(result.returncode, json.loads(result.stdout), result.stderr)
+
+
+def fact_cache(inventory: Path, hosts: Sequence[str], cache: Path) -> None:
+    """Gather the hosts' facts once into a jsonfile fact cache at `cache` (gather_facts, not setup: it marks
+    them gathered, so that `gathering = smart` gathers them no more)."""
+    result = subprocess.run(
+        ["ansible", "--inventory", str(inventory), ",".join(hosts), "-m", "ansible.builtin.gather_facts"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(cache),
+        cwd=PROJECT_DIR,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in hosts:
+        cached(cache, host)
+
+
+def cached(cache: Path, host: str) -> Path:
+    """A host's file in the jsonfile fact cache (ansible-core names it with a prefix of its own, e.g. s1_)."""
+    found = [path for path in cache.iterdir() if path.name == host or path.name.endswith("_" + host)]
+    assert len(found) == 1, (host, sorted(path.name for path in cache.iterdir()))
+    return found[0]
+
+
+def run_cases(
+    role: str,
+    found: Sequence[Case],
+    *,
+    playbook_path: str,
+    group: str,
+    target: str,
+    host_vars: Mapping[str, object],
+    groups: Mapping[str, Sequence[str]],
+    cache: Path,
+    workdir: Path,
+) -> dict[str, Outcome]:
+    """Try every case in one run of `playbook_path`: each alias in `group` (the group the playbook targets) is
+    the container `target`, with `host_vars` (the scenario's connection and variables) and its bad value; the
+    other `groups` name real hosts the role reads but the play never reaches. Facts: `target`'s, from `cache`."""
+    aliases = {case.alias: {**host_vars, "ansible_host": target, case.variable: case.value} for case in found}
+    inventory = {
+        "all": {
+            "children": {
+                group: {"hosts": aliases},
+                **{name: {"hosts": {member: {} for member in members}} for name, members in groups.items()},
+            }
+        }
+    }
+    path = workdir / "cases.json"
+    path.write_text(json.dumps(inventory))
+    facts = cached(cache, target)
+    for alias in aliases:
+        shutil.copyfile(facts, facts.with_name(facts.name.removesuffix(target) + alias))
+    run = playbook(playbook_path, path, cache)
+    return outcomes(run.report, role)
+
+
+def unrefused(found: Sequence[Case], results: Mapping[str, Outcome]) -> list[str]:
+    """The cases the role did not refuse as it must: stopped in its validation, by a message that names the
+    variable and quotes the value, with no task changed."""
+    wrong = []
+    for case in found:
+        outcome = results.get(case.alias)
+        if (
+            outcome is None
+            or not outcome.in_validation
+            or case.variable not in outcome.message
+            or f"'{case.value}'" not in outcome.message
+            or outcome.changed
+        ):
+            wrong.append(f"{case.variable}={case.value!r} ({case.why}): {outcome}")
+    return wrong
+
+
+def checksums(container: str, paths: Sequence[str]) -> dict[str, str]:
+    """The sha256 of each file in a container."""
+    listing = subprocess.run(
+        ["docker", "exec", container, "sha256sum", *paths], capture_output=True, text=True, check=True
+    ).stdout
+    return {path: digest for digest, path in (line.split(maxsplit=1) for line in listing.splitlines())}
