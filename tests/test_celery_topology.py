@@ -7,18 +7,10 @@ from typing import Any
 from celery_topology import celery_topology, celery_topology_diff
 
 
-def listings(topology: dict[str, Any]) -> tuple[list[dict[str, Any]], ...]:
-    """The topology as rabbitmqctl's JSON listings show it once declared."""
-    exchanges = [{"name": e["name"], "type": e["type"]} for e in topology["exchanges"]]
-    # As RabbitMQ 4.0 lists them: [key, AMQP type, value] entries.
-    queues = [{"name": q["name"], "arguments": [[key, "type", value] for key, value in q["arguments"].items()]}
-              for q in topology["queues"]]  # fmt: skip
-    bindings = [
-        {"source_name": b["source"], "destination_name": b["destination"], "destination_kind": b["destination_type"],
-         "routing_key": b["routing_key"]}
-        for b in topology["bindings"]
-    ]  # fmt: skip
-    return exchanges, queues, bindings
+def exported(topology: dict[str, Any], other_vhost: str = "elsewhere") -> dict[str, Any]:
+    """The topology as `rabbitmqctl export_definitions` shows it once declared, beside another vhost's copy."""
+    elsewhere = celery_topology(["other"], other_vhost)
+    return {kind: topology[kind] + elsewhere[kind] for kind in ("exchanges", "queues", "bindings")} | {"users": []}
 
 
 def test_delayed_delivery_and_task_queues_are_all_there() -> None:
@@ -54,7 +46,7 @@ def test_routing_keys_follow_kombu() -> None:
 
 def test_an_empty_broker_lacks_everything() -> None:
     wanted = celery_topology(["celery"], "v")
-    diff = celery_topology_diff(wanted, [], [], [])
+    diff = celery_topology_diff(wanted, {})
     assert diff["missing"] == wanted
     assert diff["missing_count"] == 29 + 1 + 28 + 1 + 56 + 3
     assert diff["conflicts"] == []
@@ -62,28 +54,36 @@ def test_an_empty_broker_lacks_everything() -> None:
 
 def test_a_declared_topology_lacks_nothing() -> None:
     wanted = celery_topology(["celery"], "v")
-    diff = celery_topology_diff(wanted, *listings(wanted))
+    diff = celery_topology_diff(wanted, exported(wanted))
     assert diff["missing_count"] == 0
     assert diff["conflicts"] == []
 
 
 def test_one_missing_binding_is_found() -> None:
     wanted = celery_topology(["celery"], "v")
-    exchanges, queues, bindings = listings(wanted)
-    diff = celery_topology_diff(wanted, exchanges, queues, bindings[:-1])
+    definitions = exported(wanted)
+    definitions["bindings"].remove(wanted["bindings"][-1])
+    diff = celery_topology_diff(wanted, definitions)
     assert diff["missing_count"] == 1
     assert diff["missing"]["bindings"] == [wanted["bindings"][-1]]
 
 
 def test_celerys_default_direct_exchange_is_a_conflict() -> None:
     wanted = celery_topology(["celery"], "v")
-    diff = celery_topology_diff(wanted, [{"name": "celery", "type": "direct"}], [], [])
+    diff = celery_topology_diff(wanted, {"exchanges": [{"name": "celery", "vhost": "v", "type": "direct"}]})
     assert diff["conflicts"] == ["exchange 'celery' exists as a direct exchange, not topic"]
 
 
 def test_a_classic_queue_is_a_conflict_whatever_the_argument_form() -> None:
     wanted = celery_topology(["celery"], "v")
     for arguments in ([["x-queue-type", "longstr", "classic"]], {"x-queue-type": "classic"}, []):
-        diff = celery_topology_diff(wanted, [], [{"name": "celery", "arguments": arguments}], [])
+        diff = celery_topology_diff(wanted, {"queues": [{"name": "celery", "vhost": "v", "arguments": arguments}]})
         assert len(diff["conflicts"]) == 1
         assert diff["conflicts"][0].startswith("queue 'celery' exists with other arguments (x-queue-type)")
+
+
+def test_another_vhost_neither_satisfies_nor_conflicts() -> None:
+    wanted = celery_topology(["celery"], "v")
+    diff = celery_topology_diff(wanted, exported(celery_topology(["celery"], "elsewhere", queue_type="classic")))
+    assert diff["missing"] == wanted
+    assert diff["conflicts"] == []

@@ -24,6 +24,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 ARCHIVE = "wheelhouse.tar"
+# The archive's last member: a directory holding it was unpacked completely.
+COMPLETE = ".complete"
 # Build by-products: neither hashed as source nor copied into the build.
 BY_PRODUCTS = ("__pycache__", "*.pyc", "build", "*.egg-info")
 
@@ -67,16 +69,26 @@ def archive(directory: Path) -> None:
             info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "root", "root", 0o644
             with wheel.open("rb") as data:
                 tar.addfile(info, data)
+        marker = tarfile.TarInfo(COMPLETE)
+        marker.mode, marker.uname, marker.gname = 0o644, "root", "root"
+        tar.addfile(marker)
     # Renamed into place: a run copying it meanwhile never sees half an archive.
     partial.rename(directory / ARCHIVE)
+
+
+def archive_is_current(path: Path) -> bool:
+    """An archive exists and ends with the marker (archives made before it had none)."""
+    if not path.exists():
+        return False
+    with tarfile.open(path) as tar:
+        return tar.getnames()[-1:] == [COMPLETE]
 
 
 def update(args: argparse.Namespace, inputs: dict[str, object]) -> str:
     stamp = args.dest / ".inputs.json"
     if stamp.exists() and json.loads(stamp.read_text()) == inputs:
-        if (args.dest / ARCHIVE).exists():
+        if archive_is_current(args.dest / ARCHIVE):
             return "unchanged"
-        # Built before wheelhouses had their archive.
         archive(args.dest)
         return "changed"
     # Build into a scratch directory and swap it in, so a failed build never

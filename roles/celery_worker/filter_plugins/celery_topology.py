@@ -86,31 +86,27 @@ def celery_topology(queue_names: list[str], vhost: str, queue_type: str = "quoru
 
 
 def _arguments(value: Any) -> dict[str, Any]:
-    """rabbitmqctl's JSON shows arguments as a map, or as a list of [key, type, value] AMQP table entries."""
+    """Arguments as a map (the export's form), or from a list of [key, type, value] AMQP table entries."""
     if isinstance(value, dict):
         return value
     return {entry[0]: entry[-1] for entry in value or []}
 
 
 def _binding_key(entry: dict[str, Any]) -> tuple[str, str, str, str]:
-    source = entry.get("source", entry.get("source_name", ""))
-    destination = entry.get("destination", entry.get("destination_name", ""))
-    kind = entry.get("destination_type", entry.get("destination_kind", ""))
-    return source, destination, kind, entry["routing_key"]
+    return entry["source"], entry["destination"], entry["destination_type"], entry["routing_key"]
 
 
-Rows = list[dict[str, Any]]
-
-
-def celery_topology_diff(wanted: dict[str, Any], exchanges: Rows, queues: Rows, bindings: Rows) -> dict[str, Any]:
+def celery_topology_diff(wanted: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     """What of `wanted` the broker lacks, and what it has in a form that would refuse a declaration.
 
-    exchanges, queues and bindings are rabbitmqctl's JSON listings (list_exchanges name type,
-    list_queues name arguments, list_bindings source_name destination_name destination_kind routing_key).
+    definitions is `rabbitmqctl export_definitions`' JSON; only the vhosts of `wanted` are compared.
     """
-    have_exchanges = {entry["name"]: entry["type"] for entry in exchanges}
-    have_queues = {entry["name"]: _arguments(entry.get("arguments")) for entry in queues}
-    have_bindings = {_binding_key(entry) for entry in bindings}
+    vhosts = {entry["vhost"] for entries in wanted.values() for entry in entries}
+    have = {kind: [entry for entry in definitions.get(kind, []) if entry.get("vhost") in vhosts]
+            for kind in ("exchanges", "queues", "bindings")}  # fmt: skip
+    have_exchanges = {entry["name"]: entry["type"] for entry in have["exchanges"]}
+    have_queues = {entry["name"]: _arguments(entry.get("arguments")) for entry in have["queues"]}
+    have_bindings = {_binding_key(entry) for entry in have["bindings"]}
     conflicts = [
         f"exchange '{entry['name']}' exists as a {have_exchanges[entry['name']]} exchange, not topic"
         for entry in wanted["exchanges"]
