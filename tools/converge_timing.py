@@ -66,7 +66,8 @@ def changed_total(output: str) -> int:
     return sum(int(count) for count in re.findall(r"changed=(\d+)", output))
 
 
-def playbook(inventories: list[Path], playbook_path: str, *args: str) -> tuple[float, str]:
+def playbook(inventories: list[Path], playbook_path: str, *args: str, log: Path | None = None) -> tuple[float, str]:
+    """Run one playbook; its whole output goes to `log` as well, if given."""
     command = ["ansible-playbook"]
     for inventory in inventories:
         command += ["--inventory", str(inventory)]
@@ -80,8 +81,11 @@ def playbook(inventories: list[Path], playbook_path: str, *args: str) -> tuple[f
         env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
     )
     elapsed = round(time.monotonic() - start, 1)
+    if log is not None:
+        log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
-        sys.exit(f"{playbook_path} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+        failed = [line for line in result.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+        sys.exit(f"{playbook_path} failed{f' (whole output: {log})' if log else ''}:\n" + "\n".join(failed)[-4000:])
     return elapsed, result.stdout
 
 
@@ -102,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     inventories = [LAB, extra]
     try:
         playbook(inventories, "playbooks/lab.yml")
-        first, first_out = playbook(inventories, "playbooks/site.yml")
-        again = [playbook(inventories, "playbooks/site.yml") for _ in range(args.second_runs)]
+        first, first_out = playbook(inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-1.log")
+        again = [
+            playbook(inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-{run}.log")
+            for run in range(2, args.second_runs + 2)
+        ]
     finally:
         playbook(inventories, "playbooks/lab.yml", "--extra-vars", "lab_state=absent")
     second = statistics.median(elapsed for elapsed, _ in again)
