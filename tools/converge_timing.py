@@ -12,6 +12,10 @@ idle machine: every container shares its cores.
 
 --connection docker reaches the same containers through the Docker API as
 root instead of over SSH as `deploy` with sudo, for comparison.
+
+The README quotes tools/reference/converge-timing.json, a committed copy of
+such runs: `--adopt` copies the latest results there and rewrites the README's
+table, and tests/test_converge_timing.py checks that the two agree.
 """
 
 from __future__ import annotations
@@ -26,11 +30,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / ".cache" / "converge-timing"
+REFERENCE = PROJECT_DIR / "tools" / "reference" / "converge-timing.json"
+README = PROJECT_DIR / "README.md"
+BEGIN, END = "<!-- converge-timing:begin -->", "<!-- converge-timing:end -->"
+# The runs the README quotes, in its order: (workers, connection).
+QUOTED = [(2, "ssh"), (10, "ssh"), (2, "docker")]
+CONNECTIONS = {"ssh": "SSH as `deploy`, sudo, pipelining", "docker": "Docker API as root"}
 LAB = PROJECT_DIR / "inventories" / "lab"
 # The lab inventory's workers sit at .31 and .32 of its subnet; extra ones follow.
 FIRST_EXTRA = 3
@@ -60,6 +71,40 @@ def overlay(workers: int, connection: str = "ssh", subnet_prefix: str = "10.213.
                 # Molecule's and the lab role's own way in: the container's name.
                 host.update(DOCKER, ansible_docker_host=name)
     return {"lab": {"children": tiers}}
+
+
+def run_name(workers: int, connection: str) -> str:
+    return f"{workers}-workers" + ("-docker" if connection == "docker" else "")
+
+
+def readme_block(reference: dict[str, dict[str, Any]]) -> str:
+    """The README's table of the quoted runs, between its markers."""
+    rows = [
+        "| fleet | connection | first run | second run (`changed=0`), median of 3 | share |",
+        "|---|---|---|---|---|",
+    ]
+    for workers, connection in QUOTED:
+        run = reference[run_name(workers, connection)]
+        runs = ", ".join(str(seconds) for seconds in run["second_runs_s"])
+        rows.append(
+            f"| 3 brokers, 2 proxies, {workers} workers | {CONNECTIONS[connection]} | {run['first_run_s']} s "
+            f"| {run['second_run_s']} s ({runs}) | {round(100 * run['second_run_share'])} % |"
+        )
+    first = {workers: reference[run_name(workers, "ssh")]["first_run_s"] for workers in (2, 10)}
+    ratio = round(first[10] / first[2], 2)
+    rows += ["", f"Ten workers took {ratio} times as long as two on the first run."]
+    return "\n".join([BEGIN, *rows, END])
+
+
+def adopt() -> None:
+    """Copy the latest result of every quoted run to the reference, and its table to the README."""
+    names = [run_name(*quoted) for quoted in QUOTED]
+    reference = {name: json.loads((OUT_DIR / f"{name}.json").read_text()) for name in names}
+    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    REFERENCE.write_text(json.dumps(reference, indent=2) + "\n")
+    readme = README.read_text()
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    README.write_text(readme[:start] + readme_block(reference) + readme[end:])
 
 
 def changed_total(output: str) -> int:
@@ -94,13 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker hosts (at least 2, the lab's own)")
     parser.add_argument("--connection", choices=["ssh", "docker"], default="ssh", help="how Ansible reaches the hosts")
     parser.add_argument("--second-runs", type=int, default=3, help="runs after the first, to take the median of")
+    parser.add_argument("--adopt", action="store_true", help="copy the latest results to the reference and README")
     args = parser.parse_args(argv)
+    if args.adopt:
+        adopt()
+        return 0
     if args.workers < 2:
         parser.error("--workers must be at least 2")
     if args.second_runs < 1:
         parser.error("--second-runs must be at least 1")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    name = f"{args.workers}-workers" + ("-docker" if args.connection == "docker" else "")
+    name = run_name(args.workers, args.connection)
     extra = OUT_DIR / f"{name}-inventory.json"
     extra.write_text(json.dumps(overlay(args.workers, args.connection)))
     inventories = [LAB, extra]

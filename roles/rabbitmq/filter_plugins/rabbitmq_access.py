@@ -1,6 +1,6 @@
 """Whether the cluster's users already match what the role sets, read from one `rabbitmqctl export_definitions`.
 
-community.rabbitmq.rabbitmq_user starts rabbitmqctl four or five times per
+community.rabbitmq.rabbitmq_user starts rabbitmqctl five times per
 user to find out (a second or more each, an Erlang VM every time). One export
 holds every user, its password hash, tags and permissions, so a converged
 cluster is checked in one call and the module runs only for a user that
