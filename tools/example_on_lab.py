@@ -19,11 +19,9 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
-from converge_timing import LAB, changed_total, overlay, playbook
+from converge_timing import LAB, PROJECT_DIR, changed_total, overlay, playbook
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUT_DIR = PROJECT_DIR / ".cache" / "example-on-lab"
 EXAMPLE = PROJECT_DIR / "inventories" / "example"
 VAULT_KEY = "example-vault-key"  # documented in inventories/example/README.md
