@@ -38,6 +38,14 @@ def cluster_hosts(host: testinfra.host.Host) -> list[str]:
     return sorted(variables["groups"][group])
 
 
+def cluster_hosts_once(host: testinfra.host.Host) -> list[str]:
+    """cluster_hosts(host) on the cluster's seed; skips on its other nodes (a check run once per cluster)."""
+    names = cluster_hosts(host)
+    if host.backend.get_hostname() != names[0]:
+        pytest.skip("an inventory check, run once per cluster")
+    return names
+
+
 def peer(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
     return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
 
@@ -154,9 +162,7 @@ def inventory_for(names: list[str], **group_vars: object) -> dict[str, object]:
 
 
 def test_two_node_inventory_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:
-    names = cluster_hosts(host)
-    if host.backend.get_hostname() != names[0]:
-        pytest.skip("an inventory check, run once per cluster")
+    names = cluster_hosts_once(host)
     inventory = inventory_for(
         names[:2], rabbitmq_app_password="x", rabbitmq_monitoring_password="y", rabbitmq_cluster_group="pair"
     )
@@ -165,9 +171,7 @@ def test_two_node_inventory_fails_early_with_reason(host: testinfra.host.Host, p
 
 
 def test_missing_password_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:
-    names = cluster_hosts(host)
-    if host.backend.get_hostname() != names[0]:
-        pytest.skip("an inventory check, run once per cluster")
+    names = cluster_hosts_once(host)
     secret = f"never-print-{uuid.uuid4().hex}"
     result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory_for(names, rabbitmq_monitoring_password=secret))
     assert_failed_before_any_change(result, "rabbitmq_app_password and rabbitmq_monitoring_password must both be set")
@@ -175,9 +179,7 @@ def test_missing_password_fails_early_with_reason(host: testinfra.host.Host, pla
 
 
 def test_an_agent_faster_than_the_new_leaders_is_refused(host: testinfra.host.Host, playbook_runner: Runner) -> None:
-    names = cluster_hosts(host)
-    if host.backend.get_hostname() != names[0]:
-        pytest.skip("an inventory check, run once per cluster")
+    names = cluster_hosts_once(host)
     # One round of 1 s answers down after 1 s; new leaders may need 2 x 500 + 2000 ms.
     inventory = inventory_for(names, rabbitmq_app_password="x", rabbitmq_monitoring_password="y",
                               rabbitmq_health_agent_fall="1")  # fmt: skip
