@@ -14,6 +14,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= failover rabbitmq celery_worker haproxy testhosts
 MOLECULE_JOBS ?= 2
 LAB_INVENTORY := inventories/lab
+# This checkout as the collection celery_fleet.fleet, where ansible.cfg's
+# collections_path (and Molecule's, .config/molecule/config.yml) looks.
+COLLECTION_LINK := .cache/collections/ansible_collections/celery_fleet/fleet
 
 .PHONY: help
 help: ## List the targets
@@ -24,8 +27,12 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --requirement requirements.txt
 	touch $@
 
+$(COLLECTION_LINK):
+	mkdir -p $(@D)
+	ln -sfn $(CURDIR) $@
+
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the pinned control-node virtualenv (.venv)
+venv: $(VENV)/.installed $(COLLECTION_LINK) ## Create the pinned control-node virtualenv (.venv) and link the collection
 
 .PHONY: host-prereqs
 host-prereqs: ## Make sure a Docker engine answers and debootstrap exists (installs them on Debian)
@@ -66,6 +73,10 @@ lab: images ssh-key ## Bring up the local container fleet, deploy the stack, sho
 .PHONY: lab-down
 lab-down: venv ## Remove the lab's containers and network
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/lab.yml --extra-vars lab_state=absent
+
+.PHONY: collection
+collection: venv ## Build the collection tarball users install (.cache/collection/celery_fleet-fleet-<version>.tar.gz)
+	ansible-galaxy collection build --force --output-path .cache/collection
 
 .PHONY: haproxy-reference
 haproxy-reference: venv ## Regenerate haproxy/haproxy.cfg from the haproxy role (the tests check they match)

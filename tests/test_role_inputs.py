@@ -1,4 +1,4 @@
-"""The roles' type and range checks (filter_plugins/role_inputs.py) and the cases fleetlib.inputs generates."""
+"""The roles' type and range checks (plugins/filter/role_inputs.py) and the cases fleetlib.inputs generates."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from fleetlib import inputs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ROLES = ("rabbitmq", "haproxy", "celery_worker")
-
-
-def test_every_role_carries_the_same_filter() -> None:
-    copies = {role: (PROJECT_DIR / "roles" / role / "filter_plugins" / "role_inputs.py").read_text() for role in ROLES}
-    assert len(set(copies.values())) == 1, "copy roles/rabbitmq/filter_plugins/role_inputs.py to the other roles"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ pre-filled jsonfile fact cache (`fact_cache()`), so no alias gathers any.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -35,10 +36,11 @@ WRONG_TYPE = {"int": ("abc",), "bool": ("maybe", "y")}
 ARGSPEC_ACTION = "ansible.builtin.validate_argument_spec"
 
 
-def role_inputs(role: str) -> ModuleType:
-    """The role's own filter_plugins/role_inputs.py: its reading of types and ranges."""
-    path = PROJECT_DIR / "roles" / role / "filter_plugins" / "role_inputs.py"
-    spec = importlib.util.spec_from_file_location(f"role_inputs_{role}", path)
+@functools.cache
+def role_inputs() -> ModuleType:
+    """The collection's plugins/filter/role_inputs.py: every role's reading of types and ranges."""
+    path = PROJECT_DIR / "plugins" / "filter" / "role_inputs.py"
+    spec = importlib.util.spec_from_file_location("role_inputs", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -73,7 +75,7 @@ class Case:
 
 def cases(role: str) -> list[Case]:
     """Every refusal case of the role: wrong types for each int and bool variable, out-of-range values for ranges."""
-    inputs = role_inputs(role)
+    inputs = role_inputs()
     found = []
     for name, option in typed_options(role).items():
         values = [(value, "wrong type") for value in WRONG_TYPE[option["type"]]]

@@ -6,7 +6,7 @@ makes 56 bindings plus two per task queue, and the worker consumes only once
 they are done. Under Mnesia each binding waits for a silent broker to be
 declared down (net_ticktime, about 60 s), so a reconnect after a broker fault
 stalls for a minute. The celery_worker role declares exactly that topology at
-deploy time (its filter_plugins/celery_topology.py), so the step is left out.
+deploy time (the collection's plugins/filter/celery_topology.py), so the step is left out.
 Publishing ETA and countdown tasks is unaffected: `send_task` routes them
 through the delay exchanges by itself.
 """

@@ -19,8 +19,8 @@ before any change, a value that `| int` or `| bool` would misread.
   comma-separated list of N, N..M, N.. or ..M: "Range: 0, 5.." is 0 or at
   least 5.
 
-The same file sits in each role's filter_plugins/ (roles stand alone);
-tests/test_role_inputs.py checks that the copies are identical.
+One file for every role of the collection: each role's tasks/validate.yml
+calls it as celery_fleet.fleet.role_input_problems.
 """
 
 from __future__ import annotations
