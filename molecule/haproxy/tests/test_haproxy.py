@@ -122,7 +122,7 @@ def test_config_change_reloads_without_dropping_connections(
         bigger = '{"haproxy_maxconn": 4097}'
         changed = playbook_runner_at("playbooks/haproxy.yml", "--limit", name, "--extra-vars", bigger)
         assert changed.returncode == 0, changed.stdout
-        assert "RUNNING HANDLER [haproxy : Reload HAProxy]" in changed.stdout
+        assert "RUNNING HANDLER [celery_fleet.fleet.haproxy : Reload HAProxy]" in changed.stdout
         # The open connection still works after the reload.
         queue, _, _ = channel.queue_declare(exclusive=True)
         channel.basic_publish(amqp.Message("after reload"), exchange="", routing_key=queue)
