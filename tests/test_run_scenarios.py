@@ -1,40 +1,175 @@
-"""The scenario runner: one log per scenario, the exit status of the worst."""
+"""The scenario runner: Molecule's steps read from its output, one log per scenario, the timing table."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 import run_scenarios
+from run_scenarios import Outcome, StepTiming, StepTracker
+
+# A `molecule test -s haproxy` log as Molecule 26 wrote it, colours and all
+# (most of the framed Ansible output cut): its verify fails at the 9th test.
+RECORDED = Path(__file__).parent / "data" / "molecule-haproxy-verify-failed.log"
+
+
+def follow(lines: list[str]) -> tuple[StepTracker, list[str]]:
+    """Feed the lines one second apart, then close; the tracker and every event reported."""
+    tracker = StepTracker()
+    events = [event for second, line in enumerate(lines) for event in tracker.feed(line, float(second))]
+    return tracker, events + tracker.close(float(len(lines)))
+
+
+def test_the_recorded_failure_gives_each_step_in_order_with_its_result() -> None:
+    tracker, events = follow(RECORDED.read_text().splitlines(keepends=True))
+    assert [(s.step, s.result) for s in tracker.steps] == [
+        ("destroy", "successful"),
+        ("create", "successful"),
+        ("prepare", "successful"),
+        ("converge", "successful"),
+        ("idempotence", "successful"),
+        ("verify", "failed"),
+        ("cleanup", "missing playbook"),
+        ("destroy", "successful"),
+    ]
+    assert all(s.seconds > 0 for s in tracker.steps)
+    assert events[:2] == ["destroy started", f"destroy finished in {tracker.steps[0].seconds:.0f} s"]
+    # The recap at the end repeats the results: they were not counted again.
+    assert events[-1] == f"destroy finished in {tracker.steps[-1].seconds:.0f} s"
+
+
+def test_verify_counts_the_tests_and_names_the_failed_one_whole() -> None:
+    tracker, events = follow(RECORDED.read_text().splitlines(keepends=True))
+    assert tracker.tests == {"PASSED": 8, "FAILED": 1}
+    failed = (
+        "tests/test_haproxy.py::test_config_change_reloads_without_dropping_connections[ansible://haproxy-bookworm]"
+    )
+    assert f"verify: FAILED {failed}" in events
+    verify = tracker.steps[5]
+    assert f"verify FAILED after {verify.seconds:.0f} s (tests: 8 passed, 1 failed)" in events
+
+
+def test_markers_without_colours_are_read_too() -> None:
+    # NO_COLOR, or no terminal and no TERM: Molecule's plain form.
+    tracker, events = follow(
+        [
+            "INFO     [testhosts > converge] Executing\n",
+            "  │ TASK [Gathering Facts]\n",
+            "INFO     [testhosts > converge] Executed: Successful\n",
+            "INFO     [testhosts > side_effect] Executing\n",
+            "INFO     [testhosts > side_effect] Executed: Skipped\n",
+        ]
+    )
+    assert tracker.steps == [StepTiming("converge", 2.0, "successful"), StepTiming("side_effect", 1.0, "skipped")]
+    assert events == [
+        "converge started",
+        "converge finished in 2 s",
+        "side_effect started",
+        "side_effect ended (skipped) after 1 s",
+    ]
+
+
+def test_a_step_molecule_never_ends_is_unfinished() -> None:
+    # A failing dependency command makes Molecule exit without an end marker.
+    tracker, events = follow(["INFO     failover ➜ dependency: Executing\n", "ERROR    Command failed\n"])
+    assert tracker.steps == [StepTiming("dependency", 2.0, "unfinished")]
+    assert events[-1] == "dependency ended (unfinished) after 2 s"
+
+
+def test_other_lines_naming_a_step_are_not_markers() -> None:
+    tracker = StepTracker()
+    lines = [
+        "INFO     haproxy ➜ verify: Executing\n",
+        "INFO     haproxy ➜ verify: Executing Testinfra tests found in molecule/haproxy/tests/...\n",
+        "haproxy ➜ verify: Executed: Successful\n",
+        "  │ ok: [haproxy-trixie] => Executing\n",
+    ]
+    events = [event for line in lines for event in tracker.feed(line, 1.0)]
+    assert events == ["verify started"]
+    assert tracker.current == "verify"
+    assert tracker.steps == []
 
 
 @pytest.fixture
 def molecule_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A `molecule` on PATH that prints its arguments and fails for the scenario named "broken"."""
+    """A `molecule` on PATH that runs one step; it fails for the scenario named "broken"."""
     script = tmp_path / "bin" / "molecule"
     script.parent.mkdir()
-    script.write_text('#!/bin/sh\necho "molecule $*"\n[ "$3" != broken ]\n')
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo "molecule $*"\n'
+        'echo "INFO     $3 ➜ converge: Executing"\n'
+        '[ "$3" = broken ] && echo "ERROR    $3 ➜ converge: Executed: Failed" && exit 2\n'
+        'echo "INFO     $3 ➜ converge: Executed: Successful"\n'
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
 
 
 @pytest.mark.usefixtures("molecule_stand_in")
-def test_each_scenario_gets_its_own_log_and_outcome(tmp_path: Path) -> None:
-    passed = run_scenarios.run("good", log_dir=tmp_path)
-    failed = run_scenarios.run("broken", log_dir=tmp_path)
-    assert passed.passed
-    assert not failed.passed
-    assert (tmp_path / "good.log").read_text() == "molecule test --scenario-name good\n"
-    assert (tmp_path / "broken.log").read_text() == "molecule test --scenario-name broken\n"
+def test_a_passing_scenarios_log_is_named_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_scenarios.run("good", run_scenarios.Console(), log_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert outcome.passed
+    assert [s.step for s in outcome.steps] == ["converge"]
+    assert (tmp_path / "good.log").read_text().startswith("molecule test --scenario-name good\n")
+    assert "molecule test" not in out
+    assert "good          converge started" in out
+    assert f"good          passed in 0 s, log: {tmp_path / 'good.log'}" in out
+
+
+@pytest.mark.usefixtures("molecule_stand_in")
+def test_a_failing_scenarios_log_is_printed_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = run_scenarios.run("broken", run_scenarios.Console(), log_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert outcome.returncode == 2
+    assert outcome.steps == (StepTiming("converge", outcome.steps[0].seconds, "failed"),)
+    assert "broken        converge FAILED after 0 s" in out
+    assert f"===== broken: FAILED in 0 s, log: {tmp_path / 'broken.log'} =====" in out
+    assert "\nmolecule test --scenario-name broken\n" in out
+
+
+def outcomes(tmp_path: Path) -> list[Outcome]:
+    failover = (StepTiming("create", 20.4, "successful"), StepTiming("converge", 241.2, "successful"))
+    haproxy = (StepTiming("verify", 31.0, "failed"), StepTiming("destroy", 4.0, "successful"))
+    return [
+        Outcome("failover", 0, 612.4, tmp_path / "failover.log", failover),
+        Outcome("haproxy", 1, 301.0, tmp_path / "haproxy.log", haproxy),
+    ]
 
 
 def test_summary_lists_every_scenario_in_order(tmp_path: Path) -> None:
-    outcomes = [
-        run_scenarios.Outcome("failover", 0, 612.4, tmp_path / "failover.log"),
-        run_scenarios.Outcome("haproxy", 1, 301.0, tmp_path / "haproxy.log"),
-    ]
-    rows = run_scenarios.summary(outcomes)
+    rows = run_scenarios.summary(outcomes(tmp_path))
     assert rows[1].split() == ["failover", "passed", "612"]
     assert rows[2].split() == ["haproxy", "FAILED", "301"]
+
+
+def test_the_timing_table_has_each_step_a_total_per_scenario_and_the_wall_time(tmp_path: Path) -> None:
+    rows = [row.split() for row in run_scenarios.timing_rows(outcomes(tmp_path), 640.3)]
+    assert rows == [
+        ["scenario", "step", "seconds"],
+        ["failover", "create", "20"],
+        ["failover", "converge", "241"],
+        ["failover", "total", "612"],
+        ["haproxy", "verify", "31", "failed"],
+        ["haproxy", "destroy", "4"],
+        ["haproxy", "total", "301"],
+        ["wall", "time", "640"],
+    ]
+
+
+def test_the_timing_record_is_json(tmp_path: Path) -> None:
+    record = json.loads(json.dumps(run_scenarios.timing_record(outcomes(tmp_path), 640.34)))
+    assert record["wall_seconds"] == 640.3
+    assert record["scenarios"][1] == {
+        "scenario": "haproxy",
+        "result": "failed",
+        "seconds": 301.0,
+        "steps": [
+            {"step": "verify", "seconds": 31.0, "result": "failed"},
+            {"step": "destroy", "seconds": 4.0, "result": "successful"},
+        ],
+    }

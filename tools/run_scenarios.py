@@ -1,26 +1,157 @@
-"""Run Molecule scenarios side by side, each with its own log, and summarise.
+"""Run Molecule scenarios side by side, show each one's steps as they happen, and time them.
 
 `make molecule` calls this. Scenarios use their own containers and Docker
 networks, so several can run at once; most of their time is spent waiting
 (packages downloading, brokers booting, faults being observed), not on the CPU.
-Each scenario's output goes to .cache/molecule-logs/<scenario>.log and is
-printed whole when the scenario ends, so parallel output never interleaves.
+
+Each scenario's output goes to .cache/molecule-logs/<scenario>.log. While the
+scenarios run, one line is printed whenever one starts or ends, or starts or
+ends a Molecule step (found by Molecule's own markers in that output), with the
+seconds since the run began:
+
+    [  312 s] failover      converge finished in 241 s
+
+A failing scenario's log is printed whole as soon as it ends, in one piece; a
+passing one's is only named. At the end come each scenario's result and the
+seconds of each of its steps, which also go to .cache/molecule-timing.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
+import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-LOG_DIR = Path(__file__).resolve().parent.parent / ".cache" / "molecule-logs"
-# One scenario's log is printed at a time.
-_print_lock = threading.Lock()
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
+LOG_DIR = CACHE_DIR / "molecule-logs"
+TIMING_FILE = CACHE_DIR / "molecule-timing.json"
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Molecule (26) logs the start and end of each step, after a log level, as
+# "INFO     haproxy ➜ converge: Executing" with colours on, or
+# "INFO     [haproxy > converge] Executing" with them off; the end says
+# "Executed: Successful" (or Failed, Skipped, ...). Its recap at the very end
+# repeats the end lines without a level, which must not count twice.
+_STEP = re.compile(
+    r"^[A-Z]+ +(?:\S+ ➜ (?P<arrow>\w+):|\[\S+ > (?P<bracket>\w+)\]) "
+    r"(?:(?P<executing>Executing)|Executed: (?P<result>.+))$"
+)
+# pytest -v (testinfra, in verify) ends each test's line with its outcome and
+# the progress so far: "tests/test_x.py::test_y[ansible://host] PASSED [ 14%]".
+_TEST = re.compile(r"(?P<outcome>PASSED|FAILED|ERROR) +\[ *\d+%\]$")
+# Molecule frames command output ("  │ ...") and wraps it at the terminal's
+# width (COLUMNS when there is none), indenting a wrapped line's rest by two
+# more spaces. A wide COLUMNS keeps most lines whole; the rest are rejoined.
+_CONTINUED = re.compile(r"^ *│ {3}")
+_COLUMNS = "200"
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    step: str
+    seconds: float
+    # Molecule's word in lower case (successful, failed, skipped, ...), or
+    # "unfinished" when Molecule exited during the step.
+    result: str
+
+
+def plain(line: str) -> str:
+    """A line of Molecule output without colours, the frame around command output, or surrounding blanks."""
+    return _ANSI.sub("", line).strip().removeprefix("│").strip()
+
+
+@dataclass
+class StepTracker:
+    """Follows one scenario's Molecule output: the step running, the steps done, verify's test outcomes."""
+
+    steps: list[StepTiming] = field(default_factory=list)
+    current: str | None = None
+    since: float = 0.0
+    tests: Counter[str] = field(default_factory=Counter)
+    # The framed line being read in verify, its wrapped pieces joined.
+    framed: str = ""
+
+    def feed(self, line: str, now: float) -> list[str]:
+        """What to report about this line, read at `now` (seconds): a step started or ended, a test failed."""
+        text = plain(line)
+        if step := _STEP.match(text):
+            if step["executing"]:
+                return self._start(step["arrow"] or step["bracket"], now)
+            # "Missing playbook (Remove from test_sequence to suppress)": the words before the advice.
+            return self._end(step["result"].split(" (")[0].lower(), now)
+        if self.current == "verify":
+            return self._test(text, continued=bool(_CONTINUED.match(_ANSI.sub("", line))))
+        return []
+
+    def _test(self, text: str, continued: bool) -> list[str]:
+        """Count a test's outcome; a failed test is worth a line of its own."""
+        # Wrapping splits a test's name mid-word, so the pieces join without a space.
+        self.framed = self.framed + text if continued else text
+        test = _TEST.search(self.framed)
+        if test is None:
+            return []
+        self.tests[test["outcome"]] += 1
+        name = self.framed[: test.start()].strip()
+        return [] if test["outcome"] == "PASSED" else [f"verify: {test['outcome']} {name}"]
+
+    def close(self, now: float) -> list[str]:
+        """Molecule has exited: a step still open ends unfinished (a dependency failure leaves no end marker)."""
+        return self._end("unfinished", now)
+
+    def _start(self, step: str, now: float) -> list[str]:
+        events = self._end("unfinished", now)
+        self.current, self.since = step, now
+        return [*events, f"{step} started"]
+
+    def _end(self, result: str, now: float) -> list[str]:
+        if self.current is None:
+            return []
+        timing = StepTiming(self.current, now - self.since, result)
+        self.steps.append(timing)
+        self.current = None
+        return [describe(timing, self.tests)]
+
+
+def describe(timing: StepTiming, tests: Counter[str]) -> str:
+    """One step's end in a few words, e.g. "converge finished in 241 s"."""
+    if timing.result == "successful":
+        text = f"{timing.step} finished in {timing.seconds:.0f} s"
+    elif timing.result == "failed":
+        text = f"{timing.step} FAILED after {timing.seconds:.0f} s"
+    else:
+        text = f"{timing.step} ended ({timing.result}) after {timing.seconds:.0f} s"
+    if timing.step == "verify" and tests:
+        text += f" (tests: {tests['PASSED']} passed, {tests['FAILED'] + tests['ERROR']} failed)"
+    return text
+
+
+class Console:
+    """Prints whole lines and blocks, one at a time, flushed at once (CI shows them live)."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def line(self, scenario: str, text: str) -> None:
+        self.block(f"[{self.elapsed():>5.0f} s] {scenario:<13} {text}")
+
+    def block(self, text: str) -> None:
+        with self._lock:
+            print(text, flush=True)
 
 
 @dataclass(frozen=True)
@@ -29,6 +160,7 @@ class Outcome:
     returncode: int
     seconds: float
     log: Path
+    steps: tuple[StepTiming, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -39,18 +171,47 @@ class Outcome:
         return "passed" if self.passed else "FAILED"
 
 
-def run(scenario: str, log_dir: Path = LOG_DIR) -> Outcome:
+def molecule_env() -> dict[str, str]:
+    # Unbuffered, so each line reaches the log (and the step markers us) when
+    # Molecule writes it, in the order written.
+    return os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": _COLUMNS}
+
+
+def run(scenario: str, console: Console, log_dir: Path = LOG_DIR) -> Outcome:
+    """`molecule test` one scenario, its output copied line by line to its log and read for step markers."""
     log = log_dir / f"{scenario}.log"
+    tracker = StepTracker()
     start = time.monotonic()
-    with log.open("w") as output:
-        process = subprocess.run(
-            ["molecule", "test", "--scenario-name", scenario], stdout=output, stderr=subprocess.STDOUT, check=False
-        )
-    outcome = Outcome(scenario, process.returncode, time.monotonic() - start, log)
-    with _print_lock:
-        print(f"===== {scenario}: {outcome.result} in {outcome.seconds:.0f} s =====")
-        print(log.read_text(), flush=True)
+    console.line(scenario, "started")
+    command = ["molecule", "test", "--scenario-name", scenario]
+    with (
+        log.open("w", buffering=1) as output,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=molecule_env()
+        ) as process,
+    ):
+        for line in process.stdout or ():
+            output.write(line)
+            for event in tracker.feed(line, time.monotonic()):
+                console.line(scenario, event)
+    for event in tracker.close(time.monotonic()):
+        console.line(scenario, event)
+    outcome = Outcome(scenario, process.returncode, time.monotonic() - start, log, tuple(tracker.steps))
+    report(outcome, console)
     return outcome
+
+
+def report(outcome: Outcome, console: Console) -> None:
+    """A passing scenario's log is only named; a failing one's is printed whole, in one block."""
+    ended = f"{outcome.result} in {outcome.seconds:.0f} s, log: {outcome.log}"
+    if outcome.passed:
+        console.line(outcome.scenario, ended)
+        return
+    console.block(
+        f"===== {outcome.scenario}: {ended} =====\n"
+        f"{outcome.log.read_text(errors='replace').rstrip()}\n"
+        f"===== end of {outcome.scenario}'s log ====="
+    )
 
 
 def summary(outcomes: list[Outcome]) -> list[str]:
@@ -59,15 +220,47 @@ def summary(outcomes: list[Outcome]) -> list[str]:
     return rows
 
 
+def timing_rows(outcomes: list[Outcome], wall_seconds: float) -> list[str]:
+    """Each scenario's steps in the order run, its total, and the whole run's wall time."""
+    rows = [f"{'scenario':<16} {'step':<12} {'seconds':>7}"]
+    for o in outcomes:
+        for s in o.steps:
+            note = "" if s.result == "successful" else f"  {s.result}"
+            rows.append(f"{o.scenario:<16} {s.step:<12} {s.seconds:>7.0f}{note}")
+        rows.append(f"{o.scenario:<16} {'total':<12} {o.seconds:>7.0f}")
+    rows.append(f"{'wall time':<29} {wall_seconds:>7.0f}")
+    return rows
+
+
+def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any]:
+    """The timing table as JSON, seconds to a tenth."""
+    return {
+        "wall_seconds": round(wall_seconds, 1),
+        "scenarios": [
+            {
+                "scenario": o.scenario,
+                "result": o.result.lower(),
+                "seconds": round(o.seconds, 1),
+                "steps": [asdict(s) | {"seconds": round(s.seconds, 1)} for s in o.steps],
+            }
+            for o in outcomes
+        ],
+    }
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
     parser.add_argument("scenarios", nargs="+", help="started in this order as places free up")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    console = Console()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        outcomes = list(pool.map(run, args.scenarios))
-    print("\n".join(summary(outcomes)))
+        outcomes = list(pool.map(functools.partial(run, console=console), args.scenarios))
+    wall_seconds = console.elapsed()
+    TIMING_FILE.write_text(json.dumps(timing_record(outcomes, wall_seconds), indent=2) + "\n")
+    tables = [*summary(outcomes), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
+    console.block("\n".join(tables))
     return 0 if all(outcome.passed for outcome in outcomes) else 1
 
 
