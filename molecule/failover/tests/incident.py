@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import testinfra.host
-from conftest import rabbitmqctl_json, wait_for
 from faults import BROKERS, COMPLETED_LOG, VHOST, WORKER
 from fleetlib.accounting import Account, completions, consuming_again, longest_stall
+from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.captures import start_capture, stop_capture
 from fleetlib.hosts import established, get, log_times, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher
+from fleetlib.waits import wait_for
 
 CONTROL, ANCHOR = "fo-control-worker", "fo-anchor-worker"
 CONTROL_LOG = f"{WORKER['celery_worker_log_dir']}/celery-control-00.log"

@@ -24,7 +24,6 @@ import failover_results
 import pytest
 import testinfra.host
 from celery import Celery
-from conftest import container_address, haproxy_command, wait_for
 from faults import (
     BROKERS,
     CASES,
@@ -46,8 +45,10 @@ from faults import (
 )
 from fleetlib.accounting import Account, completions, consuming_again, late_tasks, longest_stall
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
-from fleetlib.hosts import get, reconnects, restart_pool, root, root_succeeds
+from fleetlib.hosts import container_address, get, reconnects, restart_pool, root, root_succeeds
+from fleetlib.proxies import haproxy_command
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
+from fleetlib.waits import wait_for
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
 from stack import proxies, proxy_endpoints, queue_state, stack_whole
 

@@ -21,7 +21,6 @@ from typing import Any
 import failover_results
 import pytest
 import testinfra.host
-from conftest import wait_for
 from faults import (
     COMPLETED_LOG,
     PASSWORD,
@@ -35,6 +34,7 @@ from faults import (
 from fleetlib.accounting import Account, completions, longest_stall
 from fleetlib.hosts import get, log_records, log_times, restart_pool, root
 from fleetlib.publishing import Publisher, fleet_client
+from fleetlib.waits import wait_for
 from stack import proxy_endpoints, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
