@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import failover_results
 import pytest
@@ -129,8 +130,8 @@ def versions(haproxy: testinfra.host.Host) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def results_run(host: testinfra.host.Host) -> None:
-    failover_results.start_run()
+def results_run(host: testinfra.host.Host, fresh_results: Path) -> None:
+    """The bounds and the versions, in the results file this run's modules share."""
     bounds = {name: {"teardown": fault.teardown_bound_s(), "consuming_again": fault.consume_bound_s()}
               for name, fault in FAULTS.items()}  # fmt: skip
     failover_results.record("bounds_s", "faults", bounds, extra={"versions": versions(host)})

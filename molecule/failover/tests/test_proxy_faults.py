@@ -32,6 +32,8 @@ from runs import FaultRun, check_task_flow
 from stack import stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
+# Results go to the file test_failover.py writes too, emptied once per run whichever module comes first.
+pytestmark = pytest.mark.usefixtures("fresh_results")
 
 LOST = "Connection to broker lost"
 CONNECTED = "Connected to amqp://"
