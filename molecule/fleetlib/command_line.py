@@ -61,24 +61,24 @@ class RoleInputs:
 
 
 class CommandLineValues:
-    """Subclass as `Test...` in a scenario's tests/ directory, with `inputs` set."""
+    """Subclass as `Test...` in a scenario's tests/ directory, with `role_inputs` set."""
 
-    inputs: ClassVar[RoleInputs]
+    role_inputs: ClassVar[RoleInputs]
 
     @pytest.fixture(scope="class")
     def facts(self, tmp_path_factory: pytest.TempPathFactory, scenario_inventory: Path) -> Path:
         """The hosts' facts, gathered once: no run below gathers any."""
         cache = tmp_path_factory.mktemp("facts")
-        inputs.fact_cache(scenario_inventory, list(self.inputs.fact_hosts), cache)
+        inputs.fact_cache(scenario_inventory, list(self.role_inputs.fact_hosts), cache)
         return cache
 
     def converge(self, node: str, facts: Path, inventory: Path, *args: str) -> JsonRun:
         """The scenario's converge on one node (its peers' facts from the cache), with these arguments."""
-        playbook = self.inputs.converge or self.inputs.playbook
+        playbook = self.role_inputs.converge or self.role_inputs.playbook
         return json_playbook(playbook, inventory, facts, "--limit", node, *args)
 
     def test_every_bad_int_or_bool_value_is_refused_before_any_change(self, facts: Path, tmp_path: Path) -> None:
-        role = self.inputs
+        role = self.role_inputs
         found = inputs.cases(role.role)
         if role.odd_cases and len(found) % 2 == 0:
             found.append(replace(found[0], alias=f"{found[0].alias}-again"))
@@ -102,7 +102,7 @@ class CommandLineValues:
         self, facts: Path, scenario_inventory: Path, form: inputs.Form
     ) -> None:
         """Every int and bool variable at its converged value, as `-e name=value` strings or as JSON: no change."""
-        role = self.inputs
+        role = self.role_inputs
         values = inputs.effective_values(role.role, role.scenario, role.node_groups)
         run = self.converge(role.node, facts, scenario_inventory, *form(values))
         assert (run.returncode, run.changed()) == (0, {role.node: 0}), run.changes()

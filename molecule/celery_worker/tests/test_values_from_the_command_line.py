@@ -12,7 +12,7 @@ WORKERS = ["cw-worker-trixie", "cw-worker-bookworm"]
 
 
 class TestCeleryWorkerValuesFromTheCommandLine(CommandLineValues):
-    inputs = RoleInputs(
+    role_inputs = RoleInputs(
         role="celery_worker",
         scenario="celery_worker",
         playbook="playbooks/celery_workers.yml",

@@ -11,7 +11,7 @@ PROXIES = ["haproxy-trixie", "haproxy-bookworm"]
 
 
 class TestHaproxyValuesFromTheCommandLine(CommandLineValues):
-    inputs = RoleInputs(
+    role_inputs = RoleInputs(
         role="haproxy",
         scenario="haproxy",
         playbook="playbooks/haproxy.yml",

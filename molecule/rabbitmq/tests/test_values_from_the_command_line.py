@@ -34,7 +34,7 @@ def consumer_timeout(node: str) -> tuple[str, str]:
 
 
 class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
-    inputs = RoleInputs(
+    role_inputs = RoleInputs(
         role="rabbitmq",
         scenario="rabbitmq",
         playbook="playbooks/rabbitmq.yml",
