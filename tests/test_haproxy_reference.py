@@ -1,21 +1,16 @@
 """haproxy/haproxy.cfg is exactly what the haproxy role renders for the reference inventory."""
 
-import os
-import subprocess
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from fleetlib.playbooks import run_playbook
+from fleetlib.project import PROJECT_DIR
+
 REFERENCE = PROJECT_DIR / "haproxy" / "haproxy.cfg"
 
 
 def render_reference(dest: Path) -> str:
-    subprocess.run(
-        ["ansible-playbook", "tools/haproxy-reference.yml", "--extra-vars", f"reference_dest={dest}"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")},
-        check=True,
-        capture_output=True,
-    )
+    result = run_playbook("tools/haproxy-reference.yml", None, "--extra-vars", f"reference_dest={dest}")
+    assert result.returncode == 0, result.stdout + result.stderr
     return dest.read_text()
 
 

@@ -1,25 +1,18 @@
 """The shipped inventories parse, name the roles' groups, and the example's vault opens with its documented key."""
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from fleetlib.playbooks import run_ansible
+from fleetlib.project import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXAMPLE_VAULT_KEY = "example-vault-key"  # documented in inventories/example/README.md
 
 
 def inventory(name: str, *extra: str) -> dict:
-    result = subprocess.run(
-        ["ansible-inventory", "--inventory", f"inventories/{name}", "--list", *extra],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_ansible("ansible-inventory", "--inventory", f"inventories/{name}", "--list", *extra)
+    assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 

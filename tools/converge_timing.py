@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +33,10 @@ from typing import Any
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Ansible is started one way in this project, by the tests' library (molecule/fleetlib), tools included.
+sys.path.insert(0, str(PROJECT_DIR / "molecule"))
+from fleetlib.playbooks import run_playbook  # noqa: E402
+
 OUT_DIR = PROJECT_DIR / ".cache" / "converge-timing"
 REFERENCE = PROJECT_DIR / "tools" / "reference" / "converge-timing.json"
 README = PROJECT_DIR / "README.md"
@@ -112,19 +114,9 @@ def changed_total(output: str) -> int:
 
 
 def playbook(inventories: list[Path], playbook_path: str, *args: str, log: Path | None = None) -> tuple[float, str]:
-    """Run one playbook; its whole output goes to `log` as well, if given."""
-    command = ["ansible-playbook"]
-    for inventory in inventories:
-        command += ["--inventory", str(inventory)]
+    """Run one playbook (as long as it takes); its whole output goes to `log` as well, if given."""
     start = time.monotonic()
-    result = subprocess.run(
-        [*command, playbook_path, *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-    )
+    result = run_playbook(playbook_path, inventories, *args, timeout=None)
     elapsed = round(time.monotonic() - start, 1)
     if log is not None:
         log.write_text(result.stdout + result.stderr)

@@ -16,7 +16,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_DIR / ".cache" / "failover" / "results.json"
@@ -25,8 +25,144 @@ README = PROJECT_DIR / "README.md"
 BEGIN, END = "<!-- failover-results:begin -->", "<!-- failover-results:end -->"
 
 
-def record(section: str, name: str, result: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+# The records a run writes, one type each: the tests build them, the table below reads them, and
+# tests/test_failover_results.py checks the committed reference against them. Times are seconds (from the fault,
+# unless named otherwise); per-worker times are keyed by worker host; inf: never within the run.
+class TaskCounts(TypedDict):
+    """Every task published, completed at least once, never completed, completed more than once."""
+
+    tasks_published: int
+    tasks_completed: int
+    tasks_lost: int
+    tasks_duplicated: int
+
+
+class TaskFlow(TaskCounts):
+    """How the tasks flowed through a fault: the longest gap between completions, while it lasted."""
+
+    longest_stall_s: float
+    fault_held_s: float
+
+
+class Publishing(TypedDict):
+    """The publisher's side: its failed attempts and its slowest confirmed publish."""
+
+    publish_retries: int
+    longest_publish_s: float
+
+
+class BrokerCase(TaskFlow, Publishing):
+    """One broker fault case (section "cases", keyed by the case's name)."""
+
+    fault: str
+    leader: str
+    queue_leader: str
+    time_to_teardown_s: dict[str, float]
+    teardown: dict[str, str]
+    idle_client_time_to_teardown_s: float
+    idle_client_teardown: str
+    time_to_reconnect_s: dict[str, float]
+    time_to_consuming_s: dict[str, float]
+    publisher_back_s: float
+    consume_bound_s: float
+    eta_tasks: int
+    eta_completed_after_fault: int
+    eta_lost: int
+    eta_early: int
+    eta_max_lateness_s: float
+    late_tasks: int
+    late_max_delay_s: float
+    cluster_whole_after_heal_s: float | None
+
+
+class ProxyCase(TaskFlow, Publishing):
+    """One proxy fault (section "proxy_cases", keyed by the fault's name)."""
+
+    fault: str
+    on: str
+    time_to_detection_s: dict[str, float]
+    time_to_consuming_s: dict[str, float]
+    time_to_reconnect_s: dict[str, float]
+    reconnected_through: dict[str, str]
+    detection_bound_s: float | None
+    stall_bound_s: float
+
+
+class ControlRun(TypedDict):
+    """The incident's control worker during the long blackhole (section "runs", "control")."""
+
+    window_s: float
+    rst_packets: int
+    socket_samples: int
+    socket_established_throughout: bool
+    connection_log_records_after_fault: int
+    supervisor_status: str
+    tasks_published_in_window: int
+    tasks_completed_in_window: int
+    tasks_waiting_in_queue: int
+
+
+class AnchorRun(TaskCounts):
+    """Celery's defaults, no proxy, during the long blackhole (section "runs", "anchor")."""
+
+    fault: str
+    time_to_reconnect_s: float | None
+    time_to_consuming_s: float | None
+    longest_stall_s: float
+    window_s: float
+    publish_errors: int
+
+
+class IdlePublisherRun(TypedDict):
+    """A producer idle for longer than HAProxy's timeout, then publishing (section "runs", "idle_publisher")."""
+
+    idle_s: float
+    proxy_timeout_s: float
+    publish_latency_s: float
+    error: str
+    completed: bool
+
+
+class Results(TypedDict, total=False):
+    """A run's results file (and the committed reference)."""
+
+    generated: str
+    versions: dict[str, str]
+    # Per broker fault: {"teardown": bound, "consuming_again": bound}, under "faults".
+    bounds_s: dict[str, dict[str, dict[str, float]]]
+    cases: dict[str, BrokerCase]
+    proxy_cases: dict[str, ProxyCase]
+    runs: dict[str, ControlRun | AnchorRun | IdlePublisherRun]
+
+
+Record = BrokerCase | ProxyCase | ControlRun | AnchorRun | IdlePublisherRun
+RECORDS: dict[str, type[Any] | dict[str, type[Any]]] = {
+    "cases": BrokerCase,
+    "proxy_cases": ProxyCase,
+    "runs": {"control": ControlRun, "anchor": AnchorRun, "idle_publisher": IdlePublisherRun},
+}
+
+
+def record_type(section: str, name: str) -> type[Any] | None:
+    """The record type of a result in this section under this name (None: an untyped section, e.g. bounds_s)."""
+    kind = RECORDS.get(section)
+    return kind.get(name) if isinstance(kind, dict) else kind
+
+
+def key_errors(kind: type[Any], result: dict[str, Any]) -> list[str]:
+    """How a result's keys differ from its record type's: [] when they are the same."""
+    keys: frozenset[str] = kind.__required_keys__
+    return [f"missing {key}" for key in sorted(keys - set(result))] + [
+        f"unknown {key}" for key in sorted(set(result) - keys)
+    ]
+
+
+def record(section: str, name: str, result: Record | dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """Add one result (a case, the control, the anchor...) to this run's results file."""
+    kind = record_type(section, name)
+    errors = key_errors(kind, dict(result)) if kind else []
+    if errors:
+        raise ValueError(f"{section}/{name} is not a {kind.__name__}: {', '.join(errors)}")
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data["generated"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     data.update(extra or {})
@@ -43,7 +179,7 @@ def _slowest(values: dict[str, float]) -> float:
     return max(values.values()) if values else float("inf")
 
 
-def table(data: dict[str, Any]) -> list[str]:
+def table(data: Results) -> list[str]:
     """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
     rows = [
         "| fault (held) | quorum leader | teardown | reconnected | consuming again | longest stall "
@@ -72,7 +208,7 @@ def table(data: dict[str, Any]) -> list[str]:
     return rows
 
 
-def proxy_table(data: dict[str, Any]) -> list[str]:
+def proxy_table(data: Results) -> list[str]:
     """The proxy faults: per case, the slowest hit worker's times (seconds from the fault)."""
     cases = data.get("proxy_cases", {})
     if not cases:
@@ -96,7 +232,7 @@ def proxy_table(data: dict[str, Any]) -> list[str]:
     return rows
 
 
-def incident_lines(data: dict[str, Any]) -> list[str]:
+def incident_lines(data: Results) -> list[str]:
     """The control run (the incident's settings) and the idle publisher, as sentences."""
     lines = []
     control = data.get("runs", {}).get("control")
@@ -119,7 +255,7 @@ def incident_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def readme_block(data: dict[str, Any]) -> str:
+def readme_block(data: Results) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
     return "\n".join(
@@ -128,7 +264,7 @@ def readme_block(data: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
-def readme_with(data: dict[str, Any], readme: str) -> str:
+def readme_with(data: Results, readme: str) -> str:
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     return readme[:start] + readme_block(data) + readme[end:]
 

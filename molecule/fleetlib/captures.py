@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import testinfra.host
-from conftest import wait_for
 
 from fleetlib.hosts import root
+from fleetlib.waits import wait_for
 
 FLAG_NAMES = {"R": "RST", "F": "FIN"}
 

@@ -1,4 +1,5 @@
-"""Reaching the scenario's hosts: commands as root, Celery logs, Supervisor pools."""
+"""Reaching the scenario's hosts: other hosts of the inventory, addresses, commands as root, Celery logs, Supervisor
+pools, connections."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import datetime
 import re
 
 import testinfra.host
-from conftest import wait_for
+
+from fleetlib.waits import wait_for
 
 LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): ")
 
@@ -14,6 +16,11 @@ LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): ")
 def get(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
     """Another host of the same Molecule inventory."""
     return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
+
+
+def container_address(host: testinfra.host.Host) -> str:
+    """The host's address on its Docker network."""
+    return host.check_output("hostname -I").split()[0]
 
 
 def root(host: testinfra.host.Host, command: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +28,9 @@ from typing import Any
 
 import yaml
 
-# Self-contained (no conftest), so that the unit tests import it too.
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from fleetlib.playbooks import json_env, json_playbook, run_ansible
+from fleetlib.project import PROJECT_DIR, role_defaults, scenario_group_vars
+
 # What the role must refuse, per type; "y" passes argument-spec validation and only the role's own check refuses it.
 WRONG_TYPE = {"int": ("abc",), "bool": ("maybe", "y")}
 ARGSPEC_ACTION = "ansible.builtin.validate_argument_spec"
@@ -88,9 +88,8 @@ def cases(role: str) -> list[Case]:
 
 def effective_values(role: str, scenario: str, groups: Sequence[str] = ()) -> dict[str, object]:
     """The role's int and bool variables as the scenario converged a host of `groups`: defaults, then group_vars."""
-    config = yaml.safe_load((PROJECT_DIR / "molecule" / scenario / "molecule.yml").read_text())
-    group_vars = config["provisioner"]["inventory"]["group_vars"]
-    values = yaml.safe_load((PROJECT_DIR / "roles" / role / "defaults" / "main.yml").read_text()) | group_vars["all"]
+    group_vars = scenario_group_vars(scenario)
+    values = role_defaults(role) | group_vars["all"]
     for group in groups:
         values |= group_vars.get(group, {})
     return {name: values[name] for name in typed_options(role)}
@@ -143,70 +142,17 @@ def outcomes(report: Mapping[str, Any], role: str) -> dict[str, Outcome]:
     }
 
 
-@dataclass(frozen=True)
-class Run:
-    """An ansible-playbook run with the JSON callback: its exit code, report and standard error."""
-
-    returncode: int
-    report: dict[str, Any]
-    stderr: str
-
-    def changed(self) -> dict[str, int]:
-        """How many tasks changed something, per host (the recap's changed=)."""
-        return {host: stats["changed"] for host, stats in self.report["stats"].items()}
-
-    def changes(self) -> list[str]:
-        """What changed or failed, one line per host and task: the message of a failed assertion."""
-        return [
-            f"{host}: {task['task']['name']}: {'changed' if result.get('changed') else result.get('msg')}"
-            for play in self.report["plays"]
-            for task in play["tasks"]
-            for host, result in task["hosts"].items()
-            if result.get("changed") or result.get("failed")
-        ]
-
-
-def ansible_env(cache: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(PROJECT_DIR / "roles"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        # ansible.cfg enables profile_tasks, which would print into the JSON; list only the JSON callback.
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(cache),
-        # A host with facts in the cache gathers none.
-        "ANSIBLE_GATHERING": "smart",
-        "ANSIBLE_NOCOLOR": "1",
-    }
-
-
-def playbook(playbook: str, inventory: Path, cache: Path, *args: str) -> Run:
-    """Run a project playbook as a user would, with the JSON callback and the fact cache."""
-    result = subprocess.run(
-        ["ansible-playbook", "--inventory", str(inventory), str(PROJECT_DIR / playbook), *args],
-        capture_output=True,
-        text=True,
-        env=ansible_env(cache),
-        cwd=PROJECT_DIR,
-        check=False,
-        timeout=900,
-    )
-    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
-    return Run(result.returncode, json.loads(result.stdout), result.stderr)
-
-
 def fact_cache(inventory: Path, hosts: Sequence[str], cache: Path) -> None:
     """Gather the hosts' facts once into a jsonfile fact cache at `cache` (gather_facts, not setup: it marks
     them gathered, so that `gathering = smart` gathers them no more)."""
-    result = subprocess.run(
-        ["ansible", "--inventory", str(inventory), ",".join(hosts), "-m", "ansible.builtin.gather_facts"],
-        capture_output=True,
-        text=True,
-        env=ansible_env(cache),
-        cwd=PROJECT_DIR,
-        check=False,
+    result = run_ansible(
+        "ansible",
+        "--inventory",
+        str(inventory),
+        ",".join(hosts),
+        "-m",
+        "ansible.builtin.gather_facts",
+        env=json_env(cache),
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -250,7 +196,7 @@ def run_cases(
     facts = cached(cache, target)
     for alias in aliases:
         shutil.copyfile(facts, facts.with_name(facts.name.removesuffix(target) + alias))
-    run = playbook(playbook_path, path, cache)
+    run = json_playbook(playbook_path, path, cache)
     return outcomes(run.report, role)
 
 
@@ -271,9 +217,12 @@ def unrefused(found: Sequence[Case], results: Mapping[str, Outcome]) -> list[str
     return wrong
 
 
+def docker_exec(container: str, *argv: str) -> str:
+    """A command's output in a container, through the Docker API (it must succeed)."""
+    return subprocess.run(["docker", "exec", container, *argv], capture_output=True, text=True, check=True).stdout
+
+
 def checksums(container: str, paths: Sequence[str]) -> dict[str, str]:
     """The sha256 of each file in a container."""
-    listing = subprocess.run(
-        ["docker", "exec", container, "sha256sum", *paths], capture_output=True, text=True, check=True
-    ).stdout
+    listing = docker_exec(container, "sha256sum", *paths)
     return {path: digest for digest, path in (line.split(maxsplit=1) for line in listing.splitlines())}

@@ -9,7 +9,10 @@ import pytest
 import testinfra.host
 from celery import Celery
 from celery_fleet_app.config import FleetConfig, broker_url, celery_settings
-from conftest import container_address, rabbitmqctl_json, role_defaults, scenario_group_vars, wait_for
+from fleetlib.brokers import rabbitmqctl_json
+from fleetlib.hosts import container_address, get
+from fleetlib.project import role_defaults, scenario_group_vars
+from fleetlib.waits import wait_for
 
 testinfra_hosts = ["ansible://celery_workers"]
 
@@ -41,13 +44,9 @@ with Connection(sys.argv[1], connect_timeout=10) as connection:
 """
 
 
-def other(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
-    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
-
-
 def client(host: testinfra.host.Host) -> Celery:
     """A Celery client on the control node, configured like the workers, through the proxy."""
-    proxy = container_address(other(host, "cw-haproxy"))
+    proxy = container_address(get(host, "cw-haproxy"))
     config = FleetConfig(broker_endpoints=[f"{proxy}:5672"], user=APP_USER, password=APP_PASSWORD, vhost=APP_VHOST)
     app = Celery("client", set_as_current=False)
     app.conf.update(celery_settings(config))
@@ -55,7 +54,7 @@ def client(host: testinfra.host.Host) -> Celery:
 
 
 def queue_drained(host: testinfra.host.Host) -> bool:
-    queues = rabbitmqctl_json(other(host, "cw-rabbitmq-1"), "list_queues", "--vhost", "celery", "name", "messages")
+    queues = rabbitmqctl_json(get(host, "cw-rabbitmq-1"), "list_queues", "--vhost", "celery", "name", "messages")
     return all(queue["messages"] == 0 for queue in queues if queue["name"] == "celery")
 
 
@@ -112,7 +111,7 @@ def recorded(host: testinfra.host.Host, token: str) -> bool:
     """Whether either worker ran the `record` task with this token."""
     workers = [
         host,
-        other(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
+        get(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
     ]
     return any(
         worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string for worker in workers
@@ -129,13 +128,13 @@ def test_a_task_round_trips(host: testinfra.host.Host) -> None:
 def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host) -> None:
     if host.backend.get_hostname() != "cw-worker-trixie":
         pytest.skip("one run feeds and measures both workers")
-    before = {name: pool_pids(other(host, name)) for name in ("cw-worker-trixie", "cw-worker-bookworm")}
+    before = {name: pool_pids(get(host, name)) for name in ("cw-worker-trixie", "cw-worker-bookworm")}
     with client(host) as app:
         for _ in range(LEAK_TASKS):
             app.send_task("celery_fleet_app.tasks.leak_descriptors", args=[LEAK_PER_TASK])
     assert wait_for(lambda: queue_drained(host), timeout=300)
     for name, pids in before.items():
-        worker = other(host, name)
+        worker = get(host, name)
         after = pool_pids(worker)
         assert after.isdisjoint(pids), f"{name}: pool processes were never replaced ({pids} -> {after})"
         bound = baseline_descriptors(worker) + MAX_TASKS_PER_CHILD * LEAK_PER_TASK
@@ -151,7 +150,7 @@ def baseline_descriptors(host: testinfra.host.Host) -> int:
 def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host.Host) -> None:
     """With the app user denied `configure` (which every exchange.declare and queue.declare needs, even of an
     existing object), a restarted worker consumes and a new publisher publishes: neither declares anything."""
-    broker = other(host, "cw-rabbitmq-1")
+    broker = get(host, "cw-rabbitmq-1")
     log = f"{ROLE_DEFAULTS['celery_worker_log_dir']}/celery-default-00.log"
     with broker.sudo():
         broker.check_output("rabbitmqctl set_permissions --vhost celery celery '^$' '.*' '.*'")
@@ -216,7 +215,7 @@ def test_topology_matches_what_kombu_declares(host: testinfra.host.Host) -> None
     kombu declares into a scratch vhost, set up like the app's, through the proxy with the app's user."""
     if host.backend.get_hostname() != "cw-worker-trixie":
         pytest.skip("one worker's kombu declares into the scratch vhost")
-    broker = other(host, "cw-rabbitmq-1")
+    broker = get(host, "cw-rabbitmq-1")
     with broker.sudo():
         broker.run(f"rabbitmqctl delete_vhost {KOMBU_VHOST}")  # left over from an interrupted run
         broker.check_output(f"rabbitmqctl add_vhost {KOMBU_VHOST} --default-queue-type quorum")

@@ -7,22 +7,16 @@ Each case runs the real playbook against this scenario's converged stack, the wa
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 from pathlib import Path
 
 import pytest
 import testinfra.host
 import yaml
-from conftest import (
-    PROJECT_DIR,
-    amqp_connection,
-    assert_failed_before_any_change,
-    container_address,
-    run_playbook,
-    scenario_group_vars,
-)
+from fleetlib.brokers import amqp_connection
+from fleetlib.hosts import container_address, get
+from fleetlib.playbooks import assert_failed_before_any_change, run_ansible, run_playbook
+from fleetlib.project import PROJECT_DIR, scenario_group_vars
 
 # One host runs these: each case is a whole-fleet playbook run.
 testinfra_hosts = ["ansible://cw-rabbitmq-1"]
@@ -38,23 +32,13 @@ CONFIG_FILES = {
 }
 
 
-@pytest.fixture
-def scenario_inventory() -> Path:
-    """The inventory Molecule wrote for this scenario (a directory, as users pass one)."""
-    return Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-
-
-def peer(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
-    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
-
-
 def sha256(host: testinfra.host.Host, path: str) -> str:
     with host.sudo():
         return host.check_output(f"sha256sum {path}").split()[0]
 
 
 def config_checksums(host: testinfra.host.Host) -> dict[str, str]:
-    return {name: sha256(peer(host, name), path) for name, path in CONFIG_FILES.items()}
+    return {name: sha256(get(host, name), path) for name, path in CONFIG_FILES.items()}
 
 
 def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
@@ -63,12 +47,8 @@ def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
     password_file.write_text(password)
     vars_file = directory / "vault.yml"
     vars_file.write_text(yaml.safe_dump(content))
-    subprocess.run(
-        ["ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file)],
-        check=True,
-        capture_output=True,
-        cwd=PROJECT_DIR,
-    )
+    encrypted = run_ansible("ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file))
+    assert encrypted.returncode == 0, encrypted.stderr
     assert not any(value in vars_file.read_text() for value in content.values())
     return vars_file
 
@@ -160,15 +140,9 @@ def test_an_inventory_without_a_tier_is_refused(
     host: testinfra.host.Host, tmp_path: Path, missing: str, scenario_inventory: Path
 ) -> None:
     """A tier's group missing or empty: refused by name before any host is contacted."""
-    inventory = json.loads(
-        subprocess.run(
-            ["ansible-inventory", "--inventory", str(scenario_inventory), "--list"],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=PROJECT_DIR,
-        ).stdout
-    )
+    listed = run_ansible("ansible-inventory", "--inventory", str(scenario_inventory), "--list")
+    assert listed.returncode == 0, listed.stderr
+    inventory = json.loads(listed.stdout)
     hosts = {
         name: {}
         for group in ("rabbitmq", "haproxy", "celery_workers")

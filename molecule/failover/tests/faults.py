@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conftest import agent_detection_bound_s, haproxy_detection_bound_s, role_defaults, scenario_group_vars
+from fleetlib.bounds import agent_detection_bound_s, haproxy_detection_bound_s
+from fleetlib.project import role_defaults, scenario_group_vars
 
 GROUP_VARS = scenario_group_vars("failover")
 WORKER = role_defaults("celery_worker")

@@ -13,15 +13,16 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import testinfra.host
-from conftest import rabbitmqctl_json, wait_for
+from failover_results import AnchorRun, ControlRun
 from faults import BROKERS, COMPLETED_LOG, VHOST, WORKER
 from fleetlib.accounting import Account, completions, consuming_again, longest_stall
+from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.captures import start_capture, stop_capture
 from fleetlib.hosts import established, get, log_times, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher
+from fleetlib.waits import wait_for
 
 CONTROL, ANCHOR = "fo-control-worker", "fo-anchor-worker"
 CONTROL_LOG = f"{WORKER['celery_worker_log_dir']}/celery-control-00.log"
@@ -72,7 +73,7 @@ class Control(IncidentRun):
             self.samples.append(established(self.host, self.target_ip))
             time.sleep(1)
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> ControlRun:
         """What the window showed (waits for its end)."""
         assert self._watcher is not None
         self._watcher.join()
@@ -83,25 +84,25 @@ class Control(IncidentRun):
         window_end = self.fault_at + self.window_s
         completed = {token for token, when in self._done() if token in published and when <= window_end}
         status = root(self.host, "supervisorctl status").split()
-        return {
-            "window_s": self.window_s,
-            "rst_packets": len([p for p in stop_capture(self.host, "control") if p.when >= self.fault_at]),
-            "socket_samples": len(self.samples),
-            "socket_established_throughout": bool(self.samples) and all(self.samples),
+        return ControlRun(
+            window_s=self.window_s,
+            rst_packets=len([p for p in stop_capture(self.host, "control") if p.when >= self.fault_at]),
+            socket_samples=len(self.samples),
+            socket_established_throughout=bool(self.samples) and all(self.samples),
             # "Connection to broker lost", "Cannot connect", "Connected to": any sign it noticed.
-            "connection_log_records_after_fault": len(
+            connection_log_records_after_fault=len(
                 [t for t in log_times(self.host, self.log, "onnect") if t >= self.fault_at]
             ),
-            "supervisor_status": status[1] if len(status) > 1 else "",
-            "tasks_published_in_window": len(published),
-            "tasks_completed_in_window": len(completed),
-            "tasks_waiting_in_queue": queue_messages(get(self.host, BROKERS[1]), "control"),
-        }
+            supervisor_status=status[1] if len(status) > 1 else "",
+            tasks_published_in_window=len(published),
+            tasks_completed_in_window=len(completed),
+            tasks_waiting_in_queue=queue_messages(get(self.host, BROKERS[1]), "control"),
+        )
 
 
 @dataclass
 class Anchor(IncidentRun):
-    def result(self, fault: str, until: float) -> dict[str, Any]:
+    def result(self, fault: str, until: float) -> AnchorRun:
         self.publisher.stop()
         published = self.publisher.tokens()
         # Without confirms, a task is "published" once send_task returned:
@@ -110,12 +111,12 @@ class Anchor(IncidentRun):
         done = self._done()
         reconnected = reconnects(self.host, self.log, self.fault_at)
         consuming = consuming_again(reconnected, done)
-        return {
-            "fault": fault,
-            "time_to_reconnect_s": round(min(reconnected) - self.fault_at, 2) if reconnected else None,
-            "time_to_consuming_s": round(consuming[0] - self.fault_at, 2) if consuming else None,
-            "longest_stall_s": round(longest_stall([when for _, when in done], self.fault_at, until), 2),
-            "window_s": round(until - self.fault_at, 1),
+        return AnchorRun(
+            fault=fault,
+            time_to_reconnect_s=round(min(reconnected) - self.fault_at, 2) if reconnected else None,
+            time_to_consuming_s=round(consuming[0] - self.fault_at, 2) if consuming else None,
+            longest_stall_s=round(longest_stall([when for _, when in done], self.fault_at, until), 2),
+            window_s=round(until - self.fault_at, 1),
             **Account(published, Counter(token for token, _ in done)).summary(),
-            "publish_errors": self.publisher.errors,
-        }
+            publish_errors=self.publisher.errors,
+        )

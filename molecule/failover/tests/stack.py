@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import testinfra.host
-from conftest import container_address, haproxy_server_status, rabbitmqctl_json
 from faults import BROKERS, PROXIES, VHOST
-from fleetlib.hosts import get
+from fleetlib.brokers import rabbitmqctl_json
+from fleetlib.hosts import container_address, get
+from fleetlib.proxies import haproxy_server_status
 
 
 def proxies(host: testinfra.host.Host) -> list[testinfra.host.Host]:

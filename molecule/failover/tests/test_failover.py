@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
 
 import failover_results
 import pytest
 import testinfra.host
 from celery import Celery
-from conftest import container_address, haproxy_command, wait_for
+from failover_results import BrokerCase, ControlRun, IdlePublisherRun
 from faults import (
     BROKERS,
     CASES,
@@ -44,16 +43,18 @@ from faults import (
     WORKERS,
     Case,
 )
-from fleetlib.accounting import Account, completions, consuming_again, late_tasks, longest_stall
+from fleetlib.accounting import completions, consuming_again, late_tasks
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
-from fleetlib.hosts import get, reconnects, restart_pool, root, root_succeeds
+from fleetlib.hosts import container_address, get, reconnects, restart_pool, root, root_succeeds
+from fleetlib.proxies import haproxy_command
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
+from fleetlib.waits import wait_for
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
+from runs import TASK, FaultRun, check_task_flow
 from stack import proxies, proxy_endpoints, queue_state, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
-TASK = "celery_fleet_app.tasks.record"
 # The last completion before a fault can precede it by a publish interval and a task's run.
 STALL_SLACK_S = 1.0
 # A connection through HAProxy that completes the AMQP handshake and then
@@ -129,8 +130,8 @@ def versions(haproxy: testinfra.host.Host) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def results_run(host: testinfra.host.Host) -> None:
-    failover_results.start_run()
+def results_run(host: testinfra.host.Host, fresh_results: Path) -> None:
+    """The bounds and the versions, in the results file this run's modules share."""
     bounds = {name: {"teardown": fault.teardown_bound_s(), "consuming_again": fault.consume_bound_s()}
               for name, fault in FAULTS.items()}  # fmt: skip
     failover_results.record("bounds_s", "faults", bounds, extra={"versions": versions(host)})
@@ -144,17 +145,14 @@ def idle_producer(host: testinfra.host.Host) -> tuple[Celery, float]:
     return app, time.time()
 
 
-class Run:
+class Run(FaultRun):
     """One case: the workers, the publisher, the captures, and the times that matter."""
 
     def __init__(self, haproxy: testinfra.host.Host, case: Case) -> None:
-        self.haproxy, self.case, self.fault = haproxy, case, FAULTS[case.fault]
+        super().__init__(haproxy, case.fault)
+        self.case, self.fault = case, FAULTS[case.fault]
         self.target = get(haproxy, TARGET)
-        self.workers = {name: get(haproxy, name) for name in WORKERS}
-        self.prefix = f"{case.fault}-{uuid.uuid4().hex[:6]}"
-        app = fleet_client(proxy_endpoints(haproxy), PASSWORD, VHOST, "celery")
-        self.publisher = Publisher(app, TASK, self.prefix)
-        self.fault_at = self.healed_at = self.whole_at = 0.0
+        self.whole_at = 0.0
         # token -> when it is due (publish start + countdown)
         self.eta_due: dict[str, float] = {}
 
@@ -170,13 +168,10 @@ class Run:
             list(pool.map(lambda w: restart_pool(w, "celery-default", WORKER_LOG), self.workers.values()))
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
 
-    def reconnects(self, worker: testinfra.host.Host) -> list[float]:
-        return reconnects(worker, WORKER_LOG, self.fault_at)
+    def reconnects(self, worker: str) -> list[float]:
+        return reconnects(self.workers[worker], WORKER_LOG, self.fault_at)
 
-    def done(self, worker: testinfra.host.Host) -> list[tuple[str, float]]:
-        return completions(worker, COMPLETED_LOG, self.prefix)
-
-    def consuming_again(self, worker: testinfra.host.Host) -> list[float]:
+    def consuming_again(self, worker: str) -> list[float]:
         return consuming_again(self.reconnects(worker), self.done(worker))
 
 
@@ -208,7 +203,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
         control, anchor = incident_runs(host, target_ip)
         control.prepare()
         anchor.prepare()
-    assert wait_for(lambda: all(run.done(w) for w in run.workers.values()), timeout=60), "no task done before"
+    assert wait_for(lambda: all(run.done(w) for w in WORKERS), timeout=60), "no task done before"
     run.publish_countdown_tasks()
     # Opened last, so that HAProxy's own inactivity timeout cannot end the
     # idle client's session inside the teardown window (checked next).
@@ -224,7 +219,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     bound = run.fault.consume_bound_s()
     control_result = None
     try:
-        wait_for(lambda: all(run.consuming_again(w) for w in run.workers.values()), timeout=bound + 30)
+        wait_for(lambda: all(run.consuming_again(w) for w in WORKERS), timeout=bound + 30)
         # Held for the case's duration, or a few seconds of tasks flowing under the fault.
         wait_for(lambda: time.time() >= run.fault_at + max(case.hold_s, bound + 3), timeout=case.hold_s + bound + 5)
         # The control's window ends before the heal: afterwards its old socket works again.
@@ -240,8 +235,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     whole = wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S, interval=1)
     run.whole_at = time.time()
     run.publisher.stop()
-    result = account(run, idle_port, leader)
-    result["cluster_whole_after_heal_s"] = round(run.whole_at - run.healed_at, 1) if whole else None
+    result = account(run, idle_port, leader, whole)
     failover_results.record("cases", case.name, result)
     if control_result and anchor_result:
         failover_results.record("runs", "control", control_result)
@@ -253,7 +247,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
         check_control(control_result)
 
 
-def account(run: Run, idle_port: int, leader: str) -> dict[str, Any]:
+def account(run: Run, idle_port: int, leader: str, whole: bool) -> BrokerCase:
     """Every measure of one case, from the captures, the logs and the completion log."""
     captured = {name: stop_capture(w, "teardown") for name, w in run.workers.items()}
     # Each worker's first FIN or RST from HAProxy after the fault (the idle client's port aside)...
@@ -266,50 +260,40 @@ def account(run: Run, idle_port: int, leader: str) -> dict[str, Any]:
     expected = run.fault.idle_client_teardown()
     idle = first_teardown([p for p in captured[IDLE_CLIENT] if p.dst_port == idle_port], run.fault_at, expected)
     published = run.publisher.tokens()
-
-    def done() -> list[tuple[str, float]]:
-        return [pair for w in run.workers.values() for pair in run.done(w)]
-
     # Tasks prefetched onto the dead connection come back once RabbitMQ drops
     # its channel; every one must then complete, and so must the countdown tasks.
-    expected = published | set(run.eta_due)
-    wait_for(lambda: expected <= {token for token, _ in done()}, timeout=120, interval=2)
-    finished = done()
+    finished = run.finished(published | set(run.eta_due))
     eta_runs = {token: when for token, when in sorted(finished, key=lambda pair: -pair[1]) if token in run.eta_due}
-    consuming_at = {name: (run.consuming_again(w) or [float("inf")])[0] for name, w in run.workers.items()}
+    consuming_at = {name: (run.consuming_again(name) or [float("inf")])[0] for name in run.workers}
     late = late_tasks(run.publisher.publish_times(), finished, run.fault_at, max(consuming_at.values()))
-    since = lambda when: round(when - run.fault_at, 2)  # noqa: E731
-    return {
-        "fault": run.case.fault,
-        "leader": "on the faulted broker" if run.case.leader_on_target else "on another broker",
-        "queue_leader": leader,
-        "time_to_teardown_s": {name: since(t) for name, (t, _) in teardown.items()},
-        "teardown": {name: packet for name, (_, packet) in teardown.items()},
-        "idle_client_time_to_teardown_s": since(idle[0]),
-        "idle_client_teardown": idle[1],
-        "time_to_reconnect_s": {
-            name: since(min(run.reconnects(w), default=float("inf"))) for name, w in run.workers.items()
-        },
-        "time_to_consuming_s": {name: since(when) for name, when in consuming_at.items()},
+    since = run.since
+    return BrokerCase(
+        fault=run.case.fault,
+        leader="on the faulted broker" if run.case.leader_on_target else "on another broker",
+        queue_leader=leader,
+        time_to_teardown_s={name: since(t) for name, (t, _) in teardown.items()},
+        teardown={name: packet for name, (_, packet) in teardown.items()},
+        idle_client_time_to_teardown_s=since(idle[0]),
+        idle_client_teardown=idle[1],
+        time_to_reconnect_s={name: since(min(run.reconnects(name), default=float("inf"))) for name in run.workers},
+        time_to_consuming_s={name: since(when) for name, when in consuming_at.items()},
         # A worker can consume again only once the publisher's tasks reach a broker again.
-        "publisher_back_s": since(run.publisher.first_accepted_after(min(t for t, _ in teardown.values()))),
-        "consume_bound_s": run.fault.consume_bound_s(),
-        "longest_stall_s": round(longest_stall([w for _, w in finished], run.fault_at, run.healed_at), 2),
-        "fault_held_s": round(run.healed_at - run.fault_at, 1),
-        **Account(published, Counter(token for token, _ in finished)).summary(),
-        "eta_tasks": len(run.eta_due),
-        "eta_completed_after_fault": sum(1 for when in eta_runs.values() if when > run.fault_at),
-        "eta_lost": len(set(run.eta_due) - set(eta_runs)),
-        "eta_early": sum(1 for token, when in eta_runs.items() if when < run.eta_due[token]),
-        "eta_max_lateness_s": round(max((when - run.eta_due[t] for t, when in eta_runs.items()), default=0.0), 2),
-        "late_tasks": len(late),
-        "late_max_delay_s": max(late, default=0.0),
-        "publish_retries": run.publisher.errors,
-        "longest_publish_s": round(run.publisher.longest_publish_s(), 2),
-    }
+        publisher_back_s=since(run.publisher.first_accepted_after(min(t for t, _ in teardown.values()))),
+        consume_bound_s=run.fault.consume_bound_s(),
+        **run.task_flow(published, finished),
+        eta_tasks=len(run.eta_due),
+        eta_completed_after_fault=sum(1 for when in eta_runs.values() if when > run.fault_at),
+        eta_lost=len(set(run.eta_due) - set(eta_runs)),
+        eta_early=sum(1 for token, when in eta_runs.items() if when < run.eta_due[token]),
+        eta_max_lateness_s=round(max((when - run.eta_due[t] for t, when in eta_runs.items()), default=0.0), 2),
+        late_tasks=len(late),
+        late_max_delay_s=max(late, default=0.0),
+        **run.publishing(),
+        cluster_whole_after_heal_s=round(run.whole_at - run.healed_at, 1) if whole else None,
+    )
 
 
-def check(case: Case, result: dict[str, Any]) -> None:
+def check(case: Case, result: BrokerCase) -> None:
     name, bound, teardown = case.name, FAULTS[case.fault].consume_bound_s(), FAULTS[case.fault].teardown_bound_s()
     for worker, seconds in result["time_to_teardown_s"].items():
         assert seconds <= teardown, f"{name}: {worker} got no FIN or RST within {teardown} s: {result}"
@@ -321,16 +305,14 @@ def check(case: Case, result: dict[str, Any]) -> None:
         ready = max(result["time_to_teardown_s"][worker], result["publisher_back_s"])
         own_bound = min(bound, round(ready + CONSUME_AFTER_TEARDOWN_S, 2))
         assert seconds <= own_bound, f"{name}: {worker} consumed again after {seconds} s (bound {own_bound}): {result}"
-    stall = f"{name}: no task completed for {result['longest_stall_s']} s (bound {bound} + {STALL_SLACK_S}): {result}"
-    assert result["longest_stall_s"] <= bound + STALL_SLACK_S, stall
-    assert result["tasks_lost"] == 0, f"{name}: tasks lost: {result}"
+    check_task_flow(name, result, bound + STALL_SLACK_S, f"{bound} + {STALL_SLACK_S}")
     assert result["late_tasks"] <= PREFETCH_BOUND, f"{name}: more late tasks than the prefetch: {result}"
     assert result["eta_lost"] == 0, f"{name}: countdown tasks lost: {result}"
     assert result["eta_early"] == 0, f"{name}: countdown tasks ran before they were due: {result}"
     assert result["eta_completed_after_fault"] == result["eta_tasks"], f"{name}: countdown tasks: {result}"
 
 
-def check_control(control: dict[str, Any]) -> None:
+def check_control(control: ControlRun) -> None:
     """Without the proxy, the incident: no RST, a socket that stays ESTABLISHED, not a word in the log,
     Supervisor content, and the tasks published meanwhile waiting in its queue, none done."""
     assert control["rst_packets"] == 0, control
@@ -359,8 +341,8 @@ def test_an_idle_producer_publishes_again_without_an_error(
     workers = [get(host, name) for name in WORKERS]
     completed = wait_for(lambda: any(t == token for w in workers for t, _ in completions(w, COMPLETED_LOG, "idle-")),
                          timeout=30)  # fmt: skip
-    result = {"idle_s": round(started - last_publish, 1), "proxy_timeout_s": IDLE_TIMEOUT_S,
-              "publish_latency_s": round(latency, 3), "error": error, "completed": completed}  # fmt: skip
+    result = IdlePublisherRun(idle_s=round(started - last_publish, 1), proxy_timeout_s=IDLE_TIMEOUT_S,
+                              publish_latency_s=round(latency, 3), error=error, completed=completed)  # fmt: skip
     failover_results.record("runs", "idle_publisher", result)
     assert not error, result
     assert completed, result

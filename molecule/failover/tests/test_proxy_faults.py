@@ -13,33 +13,28 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
-import uuid
-from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 import failover_results
 import pytest
 import testinfra.host
-from conftest import wait_for
+from failover_results import ProxyCase
 from faults import (
-    COMPLETED_LOG,
-    PASSWORD,
     PROXY_FAULTS,
     RECONNECT_BOUND_S,
-    VHOST,
     WORKER_LOG,
     WORKERS,
     ProxyFault,
 )
-from fleetlib.accounting import Account, completions, longest_stall
 from fleetlib.hosts import get, log_records, log_times, restart_pool, root
-from fleetlib.publishing import Publisher, fleet_client
-from stack import proxy_endpoints, stack_whole
+from fleetlib.waits import wait_for
+from runs import FaultRun, check_task_flow
+from stack import stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
+# Results go to the file test_failover.py writes too, emptied once per run whichever module comes first.
+pytestmark = pytest.mark.usefixtures("fresh_results")
 
-TASK = "celery_fleet_app.tasks.record"
 LOST = "Connection to broker lost"
 CONNECTED = "Connected to amqp://"
 # How long tasks flow under a fault no worker may notice (a reload), and under the others once all moved.
@@ -49,16 +44,12 @@ HOLD_AFTER_MOVE_S = 3.0
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-class ProxyRun:
+class ProxyRun(FaultRun):
     """One proxy fault: the workers, the publisher, and when things happened."""
 
     def __init__(self, host: testinfra.host.Host, name: str, runner: Runner) -> None:
-        self.host, self.name, self.fault, self.runner = host, name, PROXY_FAULTS[name], runner
-        self.workers = {worker: get(host, worker) for worker in WORKERS}
-        self.prefix = f"{name}-{uuid.uuid4().hex[:6]}"
-        app = fleet_client(proxy_endpoints(host), PASSWORD, VHOST, "celery")
-        self.publisher = Publisher(app, TASK, self.prefix)
-        self.fault_at = self.healed_at = 0.0
+        super().__init__(host, name)
+        self.name, self.fault, self.runner = name, PROXY_FAULTS[name], runner
 
     def apply(self, arguments: str) -> None:
         fault: ProxyFault = self.fault
@@ -66,10 +57,7 @@ class ProxyRun:
             result = self.runner(fault.playbook, "--limit", fault.on, *shlex.split(arguments))
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
         else:
-            root(get(self.host, fault.on), arguments)
-
-    def done(self, worker: str) -> list[tuple[str, float]]:
-        return completions(self.workers[worker], COMPLETED_LOG, self.prefix)
+            root(get(self.haproxy, fault.on), arguments)
 
     def lost_at(self, worker: str) -> float:
         times = [t for t in log_times(self.workers[worker], WORKER_LOG, LOST) if t >= self.fault_at]
@@ -120,34 +108,26 @@ def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, pla
     check(run.fault, name, result)
 
 
-def account(run: ProxyRun) -> dict[str, Any]:
+def account(run: ProxyRun) -> ProxyCase:
     published = run.publisher.tokens()
-
-    def finished() -> list[tuple[str, float]]:
-        return [pair for worker in WORKERS for pair in run.done(worker)]
-
-    wait_for(lambda: published <= {token for token, _ in finished()}, timeout=120, interval=2)
-    done = finished()
-    since = lambda when: round(when - run.fault_at, 2)  # noqa: E731
+    done = run.finished(published)
+    since = run.since
     reconnected = {worker: run.reconnected(worker) for worker in WORKERS}
-    return {
-        "fault": run.name,
-        "on": run.fault.on,
-        "time_to_detection_s": {worker: since(run.lost_at(worker)) for worker in WORKERS},
-        "time_to_consuming_s": {worker: since(run.consuming_again(worker)) for worker in WORKERS},
-        "time_to_reconnect_s": {worker: since(when) for worker, (when, _) in reconnected.items()},
-        "reconnected_through": {worker: proxy for worker, (_, proxy) in reconnected.items()},
-        "detection_bound_s": run.fault.detection_bound_s,
-        "stall_bound_s": run.fault.stall_bound_s,
-        "longest_stall_s": round(longest_stall([when for _, when in done], run.fault_at, run.healed_at), 2),
-        "fault_held_s": round(run.healed_at - run.fault_at, 1),
-        **Account(published, Counter(token for token, _ in done)).summary(),
-        "publish_retries": run.publisher.errors,
-        "longest_publish_s": round(run.publisher.longest_publish_s(), 2),
-    }
+    return ProxyCase(
+        fault=run.name,
+        on=run.fault.on,
+        time_to_detection_s={worker: since(run.lost_at(worker)) for worker in WORKERS},
+        time_to_consuming_s={worker: since(run.consuming_again(worker)) for worker in WORKERS},
+        time_to_reconnect_s={worker: since(when) for worker, (when, _) in reconnected.items()},
+        reconnected_through={worker: proxy for worker, (_, proxy) in reconnected.items()},
+        detection_bound_s=run.fault.detection_bound_s,
+        stall_bound_s=run.fault.stall_bound_s,
+        **run.task_flow(published, done),
+        **run.publishing(),
+    )
 
 
-def check(fault: ProxyFault, name: str, result: dict[str, Any]) -> None:
+def check(fault: ProxyFault, name: str, result: ProxyCase) -> None:
     for worker in WORKERS:
         detected, consuming = result["time_to_detection_s"][worker], result["time_to_consuming_s"][worker]
         if worker not in fault.hits:
@@ -163,6 +143,4 @@ def check(fault: ProxyFault, name: str, result: dict[str, Any]) -> None:
         assert fault.moves_to in ("", through), f"{name}: {worker} reconnected through {through}: {result}"
         idle = f"{name}: {worker} consumed {consuming - detected:.2f} s after noticing (bound {fault.stall_bound_s})"
         assert consuming - detected <= fault.stall_bound_s, f"{idle}: {result}"
-    stall = f"{name}: no task completed for {result['longest_stall_s']} s (bound {fault.stall_bound_s}): {result}"
-    assert result["longest_stall_s"] <= fault.stall_bound_s, stall
-    assert result["tasks_lost"] == 0, f"{name}: tasks lost: {result}"
+    check_task_flow(name, result, fault.stall_bound_s, f"{fault.stall_bound_s}")

@@ -8,17 +8,12 @@ from collections.abc import Callable
 
 import amqp
 import testinfra.host
-from conftest import (
-    PROJECT_DIR,
-    amqp_connection,
-    container_address,
-    haproxy_detection_bound_s,
-    haproxy_server_status,
-    health_agent_reply,
-    role_defaults,
-    scenario_group_vars,
-    wait_for,
-)
+from fleetlib.bounds import haproxy_detection_bound_s
+from fleetlib.brokers import amqp_connection, health_agent_reply
+from fleetlib.hosts import container_address, get
+from fleetlib.project import PROJECT_DIR, role_defaults, scenario_group_vars
+from fleetlib.proxies import haproxy_server_status
+from fleetlib.waits import wait_for
 
 testinfra_hosts = ["ansible://haproxy"]
 
@@ -76,7 +71,7 @@ def test_prometheus_exporter_serves_metrics(host: testinfra.host.Host) -> None:
 
 
 def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host) -> None:
-    broker = host.get_host("ansible://rabbitmq-3", ansible_inventory=host.backend.ansible_inventory)
+    broker = get(host, "rabbitmq-3")
     assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
     with broker.sudo():
         broker.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
@@ -95,7 +90,7 @@ def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host
 def test_a_broker_in_maintenance_is_taken_out_and_put_back(host: testinfra.host.Host) -> None:
     """`rabbitmq-upgrade drain` (maintenance mode) closes the node's listeners: HAProxy's check and its
     health agent both see it, and it is out until `rabbitmq-upgrade revive`."""
-    broker = host.get_host("ansible://rabbitmq-2", ansible_inventory=host.backend.ansible_inventory)
+    broker = get(host, "rabbitmq-2")
     assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
     with broker.sudo():
         broker.check_output("rabbitmq-upgrade drain")

@@ -11,16 +11,10 @@ from pathlib import Path
 import amqp
 import pytest
 import testinfra.host
-from conftest import (
-    PROJECT_DIR,
-    amqp_connection,
-    assert_failed_before_any_change,
-    container_address,
-    health_agent_reply,
-    rabbitmqctl_json,
-    role_defaults,
-    scenario_group_vars,
-)
+from fleetlib.brokers import amqp_connection, health_agent_reply, rabbitmqctl_json
+from fleetlib.hosts import container_address, get
+from fleetlib.playbooks import assert_failed_before_any_change
+from fleetlib.project import PROJECT_DIR, role_defaults, scenario_group_vars
 
 SCENARIO_DIR = PROJECT_DIR / "molecule" / "rabbitmq"
 SCENARIO_VARS = scenario_group_vars("rabbitmq")
@@ -44,10 +38,6 @@ def cluster_hosts_once(host: testinfra.host.Host) -> list[str]:
     if host.backend.get_hostname() != names[0]:
         pytest.skip("an inventory check, run once per cluster")
     return names
-
-
-def peer(host: testinfra.host.Host, name: str) -> testinfra.host.Host:
-    return host.get_host(f"ansible://{name}", ansible_inventory=host.backend.ansible_inventory)
 
 
 def test_every_node_sees_three_running_nodes(host: testinfra.host.Host) -> None:
@@ -89,7 +79,7 @@ def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.ho
     names = cluster_hosts(host)
     if host.backend.get_hostname() != names[0]:
         pytest.skip("a cluster-wide check, run once per cluster from its seed")
-    publish_node, consume_node = container_address(host), container_address(peer(host, names[2]))
+    publish_node, consume_node = container_address(host), container_address(get(host, names[2]))
     queue, body = f"replication-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
 
     # Declared with no x-queue-type: the vhost's default queue type decides.

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import testinfra.host
-from conftest import container_address
+from fleetlib.hosts import container_address
 
 
 def test_systemd_is_pid_1_and_running(host: testinfra.host.Host) -> None:
