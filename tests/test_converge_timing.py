@@ -1,4 +1,4 @@
-"""The converge-time tool's inventories, and the README's copy of its committed reference runs."""
+"""The converge-time tool's inventories, and the docs' copies of its committed reference runs."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ def reference() -> dict[str, dict[str, object]]:
     return json.loads(converge_timing.REFERENCE.read_text())
 
 
-def test_readme_quotes_the_reference_runs() -> None:
-    assert converge_timing.readme_block(reference()) in converge_timing.README.read_text(), (
-        "README.md's converge table differs from tools/reference/converge-timing.json: run "
-        "`python tools/converge_timing.py --adopt` after new runs, or fix the README by hand"
+ADOPT = "run `python tools/converge_timing.py --adopt` after new runs"
+
+
+def test_the_measurements_quote_the_reference_runs() -> None:
+    assert converge_timing.measurements_block(reference()) in converge_timing.DOC.read_text(), (
+        f"docs/measurements.md's converge table differs from tools/reference/converge-timing.json: {ADOPT}"
+    )
+
+
+def test_the_readme_headline_quotes_the_reference_runs() -> None:
+    assert converge_timing.headline_block(reference()) in converge_timing.README.read_text(), (
+        f"README.md's converge headline differs from tools/reference/converge-timing.json: {ADOPT}"
     )
 
 
