@@ -23,6 +23,13 @@ def test_the_readme_headline_quotes_the_reference_run() -> None:
     )
 
 
+def test_the_network_splits_page_quotes_the_reference_run() -> None:
+    reference = json.loads(failover_results.REFERENCE.read_text())
+    assert failover_results.partition_block(reference) in failover_results.SPLITS.read_text(), (
+        f"docs/network-splits.md's partition timeline differs from molecule/failover/results/reference.json: {ADOPT}"
+    )
+
+
 def test_every_case_of_the_scenario_is_in_the_reference() -> None:
     reference = json.loads(failover_results.REFERENCE.read_text())
     assert {"control", "anchor", "idle_publisher"} <= set(reference["runs"])

@@ -3,7 +3,8 @@
 A run of `molecule verify -s failover` writes .cache/failover/results.json
 (ignored by git, so running the tests never dirties the tree). The docs quote
 molecule/failover/results/reference.json, a committed copy of one run: its
-tables in docs/measurements.md, its headline in README.md.
+tables in docs/measurements.md, its headline in README.md, its partition
+cases in docs/network-splits.md.
 `python tools/failover_results.py --adopt` copies the latest run there and
 rewrites both, and tests/test_failover_results.py checks that they agree.
 """
@@ -27,6 +28,8 @@ DOC = PROJECT_DIR / "docs" / "measurements.md"
 README = PROJECT_DIR / "README.md"
 BEGIN, END = "<!-- failover-results:begin -->", "<!-- failover-results:end -->"
 HEADLINE_BEGIN, HEADLINE_END = "<!-- failover-headline:begin -->", "<!-- failover-headline:end -->"
+SPLITS = PROJECT_DIR / "docs" / "network-splits.md"
+PARTITION_BEGIN, PARTITION_END = "<!-- partition-timeline:begin -->", "<!-- partition-timeline:end -->"
 
 
 def record(section: str, name: str, result: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
@@ -150,6 +153,30 @@ def headline_block(data: dict[str, Any]) -> str:
     return "\n".join([HEADLINE_BEGIN, *lines, HEADLINE_END])
 
 
+def partition_block(data: dict[str, Any]) -> str:
+    """docs/network-splits.md's timeline: the partition cases side by side, the shorter cut first."""
+    cuts = sorted((c for c in data["cases"].values() if c["fault"] == "partition"), key=lambda c: c["fault_held_s"])
+    rows = {
+        "quorum leader": [c["leader"] for c in cuts],
+        "HAProxy's teardown reaches the workers": [
+            f"{'/'.join(sorted(set(c['teardown'].values())))} {_slowest(c['time_to_teardown_s'])} s" for c in cuts
+        ],
+        "reconnected through HAProxy": [f"{_slowest(c['time_to_reconnect_s'])} s" for c in cuts],
+        "tasks completing again": [f"{_slowest(c['time_to_consuming_s'])} s" for c in cuts],
+        "longest stall in the fleet": [f"{c['longest_stall_s']} s" for c in cuts],
+        "tasks published / completed / lost": [
+            f"{c['tasks_published']} / {c['tasks_completed']} / {c['tasks_lost']}" for c in cuts
+        ],
+        "cluster whole after the network returned (no restart)": [f"{c['cluster_whole_after_heal_s']} s" for c in cuts],
+    }
+    lines = [
+        "| | " + " | ".join(f"cut held {c['fault_held_s']} s" for c in cuts) + " |",
+        "|---" * (len(cuts) + 1) + "|",
+    ]
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()]
+    return "\n".join([PARTITION_BEGIN, *lines, PARTITION_END])
+
+
 def measurements_block(data: dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
@@ -160,9 +187,10 @@ def measurements_block(data: dict[str, Any]) -> str:
 
 
 def adopt(data: dict[str, Any]) -> None:
-    """Rewrite the docs' table and the README's headline from `data`."""
+    """Rewrite the docs' tables and the README's headline from `data`."""
     DOC.write_text(replace_block(DOC.read_text(), BEGIN, END, measurements_block(data)))
     README.write_text(replace_block(README.read_text(), HEADLINE_BEGIN, HEADLINE_END, headline_block(data)))
+    SPLITS.write_text(replace_block(SPLITS.read_text(), PARTITION_BEGIN, PARTITION_END, partition_block(data)))
 
 
 def main() -> int:
