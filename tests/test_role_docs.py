@@ -51,3 +51,7 @@ def test_the_example_playbook_is_the_shipped_one(role: str, playbook: str) -> No
     """The README's example is the playbook the collection runs, so it runs as written."""
     shipped = (role_docs.PROJECT_DIR / "playbooks" / playbook).read_text()
     assert f"```yaml\n{shipped}```" in role_docs.readme(role).read_text()
+
+
+def test_check_mode_passes_on_the_committed_readmes() -> None:
+    assert role_docs.main(["--check"]) == 0
