@@ -111,14 +111,22 @@ def headline_block(reference: dict[str, dict[str, Any]]) -> str:
     return "\n".join([HEADLINE_BEGIN, line, HEADLINE_END])
 
 
+def generated(reference: dict[str, dict[str, Any]]) -> list[tuple[Path, str, str, str]]:
+    """Every block quoted from the reference: the file, its begin and end markers, the block."""
+    return [
+        (DOC, BEGIN, END, measurements_block(reference)),
+        (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(reference)),
+    ]
+
+
 def adopt() -> None:
     """Copy the latest result of each quoted run to the reference, its table to the docs, its headline to the README."""
     names = [run_name(*quoted) for quoted in QUOTED]
     reference = {name: json.loads((OUT_DIR / f"{name}.json").read_text()) for name in names}
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps(reference, indent=2) + "\n")
-    DOC.write_text(replace_block(DOC.read_text(), BEGIN, END, measurements_block(reference)))
-    README.write_text(replace_block(README.read_text(), HEADLINE_BEGIN, HEADLINE_END, headline_block(reference)))
+    for path, begin, end, block in generated(reference):
+        path.write_text(replace_block(path.read_text(), begin, end, block))
 
 
 def changed_total(output: str) -> int:

@@ -186,11 +186,19 @@ def measurements_block(data: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def generated(data: dict[str, Any]) -> list[tuple[Path, str, str, str]]:
+    """Every block quoted from `data`: the file, its begin and end markers, the block."""
+    return [
+        (DOC, BEGIN, END, measurements_block(data)),
+        (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(data)),
+        (SPLITS, PARTITION_BEGIN, PARTITION_END, partition_block(data)),
+    ]
+
+
 def adopt(data: dict[str, Any]) -> None:
     """Rewrite the docs' tables and the README's headline from `data`."""
-    DOC.write_text(replace_block(DOC.read_text(), BEGIN, END, measurements_block(data)))
-    README.write_text(replace_block(README.read_text(), HEADLINE_BEGIN, HEADLINE_END, headline_block(data)))
-    SPLITS.write_text(replace_block(SPLITS.read_text(), PARTITION_BEGIN, PARTITION_END, partition_block(data)))
+    for path, begin, end, block in generated(data):
+        path.write_text(replace_block(path.read_text(), begin, end, block))
 
 
 def main() -> int:
