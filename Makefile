@@ -78,6 +78,10 @@ lab-down: venv ## Remove the lab's containers and network
 collection: venv ## Build the collection tarball users install (.cache/collection/celery_fleet-fleet-<version>.tar.gz)
 	ansible-galaxy collection build --force --output-path .cache/collection
 
+.PHONY: docs
+docs: venv ## Regenerate the roles' README variable tables from meta/argument_specs.yml (the tests check they match)
+	python tools/role_docs.py
+
 .PHONY: haproxy-reference
 haproxy-reference: venv ## Regenerate haproxy/haproxy.cfg from the haproxy role (the tests check they match)
 	ansible-playbook tools/haproxy-reference.yml

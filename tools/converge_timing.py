@@ -13,9 +13,10 @@ idle machine: every container shares its cores.
 --connection docker reaches the same containers through the Docker API as
 root instead of over SSH as `deploy` with sudo, for comparison.
 
-The README quotes tools/reference/converge-timing.json, a committed copy of
-such runs: `--adopt` copies the latest results there and rewrites the README's
-table, and tests/test_converge_timing.py checks that the two agree.
+The docs quote tools/reference/converge-timing.json, a committed copy of
+such runs (the table in docs/measurements.md, a headline in README.md):
+`--adopt` copies the latest results there and rewrites both, and
+tests/test_converge_timing.py checks that they agree.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from generated_blocks import replace_block
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Ansible is started one way in this project, by the tests' library (molecule/fleetlib), tools included.
@@ -39,9 +41,11 @@ from fleetlib.playbooks import run_playbook  # noqa: E402
 
 OUT_DIR = PROJECT_DIR / ".cache" / "converge-timing"
 REFERENCE = PROJECT_DIR / "tools" / "reference" / "converge-timing.json"
+DOC = PROJECT_DIR / "docs" / "measurements.md"
 README = PROJECT_DIR / "README.md"
 BEGIN, END = "<!-- converge-timing:begin -->", "<!-- converge-timing:end -->"
-# The runs the README quotes, in its order: (workers, connection).
+HEADLINE_BEGIN, HEADLINE_END = "<!-- converge-headline:begin -->", "<!-- converge-headline:end -->"
+# The runs the docs quote, in their order: (workers, connection).
 QUOTED = [(2, "ssh"), (10, "ssh"), (2, "docker")]
 CONNECTIONS = {"ssh": "SSH as `deploy`, sudo, pipelining", "docker": "Docker API as root"}
 LAB = PROJECT_DIR / "inventories" / "lab"
@@ -79,8 +83,8 @@ def run_name(workers: int, connection: str) -> str:
     return f"{workers}-workers" + ("-docker" if connection == "docker" else "")
 
 
-def readme_block(reference: dict[str, dict[str, Any]]) -> str:
-    """The README's table of the quoted runs, between its markers."""
+def measurements_block(reference: dict[str, dict[str, Any]]) -> str:
+    """docs/measurements.md's table of the quoted runs, between its markers."""
     rows = [
         "| fleet | connection | first run | second run (`changed=0`), median of 3 | share |",
         "|---|---|---|---|---|",
@@ -98,15 +102,33 @@ def readme_block(reference: dict[str, dict[str, Any]]) -> str:
     return "\n".join([BEGIN, *rows, END])
 
 
+def headline_block(reference: dict[str, dict[str, Any]]) -> str:
+    """The README's line on converge time, between its markers."""
+    two, ten = reference[run_name(2, "ssh")], reference[run_name(10, "ssh")]
+    line = (
+        f"- `site.yml` on the lab (3 brokers, 2 proxies, 2 workers, over SSH): {two['first_run_s']} s to "
+        f"converge, {two['second_run_s']} s for a second run that reports `changed=0`; with 10 workers "
+        f"{ten['first_run_s']} s and {ten['second_run_s']} s."
+    )
+    return "\n".join([HEADLINE_BEGIN, line, HEADLINE_END])
+
+
+def generated(reference: dict[str, dict[str, Any]]) -> list[tuple[Path, str, str, str]]:
+    """Every block quoted from the reference: the file, its begin and end markers, the block."""
+    return [
+        (DOC, BEGIN, END, measurements_block(reference)),
+        (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(reference)),
+    ]
+
+
 def adopt() -> None:
-    """Copy the latest result of every quoted run to the reference, and its table to the README."""
+    """Copy the latest result of each quoted run to the reference, its table to the docs, its headline to the README."""
     names = [run_name(*quoted) for quoted in QUOTED]
     reference = {name: json.loads((OUT_DIR / f"{name}.json").read_text()) for name in names}
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps(reference, indent=2) + "\n")
-    readme = README.read_text()
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    README.write_text(readme[:start] + readme_block(reference) + readme[end:])
+    for path, begin, end, block in generated(reference):
+        path.write_text(replace_block(path.read_text(), begin, end, block))
 
 
 def changed_total(output: str) -> int:
@@ -131,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker hosts (at least 2, the lab's own)")
     parser.add_argument("--connection", choices=["ssh", "docker"], default="ssh", help="how Ansible reaches the hosts")
     parser.add_argument("--second-runs", type=int, default=3, help="runs after the first, to take the median of")
-    parser.add_argument("--adopt", action="store_true", help="copy the latest results to the reference and README")
+    parser.add_argument("--adopt", action="store_true", help="copy the latest results to the reference and the docs")
     args = parser.parse_args(argv)
     if args.adopt:
         adopt()

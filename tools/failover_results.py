@@ -1,11 +1,12 @@
-"""The failover scenario's results: where a run writes them, the table, and the README's copy.
+"""The failover scenario's results: where a run writes them, the tables, and the docs' copies.
 
 A run of `molecule verify -s failover` writes .cache/failover/results.json
-(ignored by git, so running the tests never dirties the tree). The README
-quotes molecule/failover/results/reference.json, a committed copy of one run;
+(ignored by git, so running the tests never dirties the tree). The docs quote
+molecule/failover/results/reference.json, a committed copy of one run: its
+tables in docs/measurements.md, its headline in README.md, its partition
+cases in docs/network-splits.md.
 `python tools/failover_results.py --adopt` copies the latest run there and
-rewrites the README's table, and tests/test_failover_results.py checks that
-the two agree.
+rewrites both, and tests/test_failover_results.py checks that they agree.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
+from generated_blocks import replace_block
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_DIR / ".cache" / "failover" / "results.json"
 REFERENCE = PROJECT_DIR / "molecule" / "failover" / "results" / "reference.json"
+DOC = PROJECT_DIR / "docs" / "measurements.md"
 README = PROJECT_DIR / "README.md"
 BEGIN, END = "<!-- failover-results:begin -->", "<!-- failover-results:end -->"
+HEADLINE_BEGIN, HEADLINE_END = "<!-- failover-headline:begin -->", "<!-- failover-headline:end -->"
+SPLITS = PROJECT_DIR / "docs" / "network-splits.md"
+PARTITION_BEGIN, PARTITION_END = "<!-- partition-timeline:begin -->", "<!-- partition-timeline:end -->"
 
 
 # The records a run writes, one type each: the tests build them, the table below reads them, and
@@ -255,7 +262,58 @@ def incident_lines(data: Results) -> list[str]:
     return lines
 
 
-def readme_block(data: Results) -> str:
+def headline_block(data: Results) -> str:
+    """The README's summary of the reference run, between its markers."""
+    cases = data["cases"].values()
+    silent = [case for case in cases if case["fault"] != "crash"]
+    crashes = [case for case in cases if case["fault"] == "crash"]
+    anchor, proxies = data["runs"]["anchor"], data.get("proxy_cases", {}).values()
+    published = sum(case["tasks_published"] for case in [*cases, *proxies])
+    lost = sum(case["tasks_lost"] for case in [*cases, *proxies])
+    faults = ", ".join(sorted({case["fault"] for case in cases}))
+    lines = [
+        f"- Broker faults ({faults}; {len(data['cases'])} cases): tasks completing again within "
+        f"{max(_slowest(case['time_to_consuming_s']) for case in silent)} s of a silent fault and "
+        f"{max(_slowest(case['time_to_consuming_s']) for case in crashes)} s of a crash; the cluster whole again "
+        f"by itself within {max(case['cluster_whole_after_heal_s'] for case in cases)} s of each heal.",
+        f"- Celery's defaults without the proxy, under a {anchor['window_s']} s {anchor['fault']}: no task completed "
+        f"for {anchor['longest_stall_s']} s, {anchor['tasks_lost']} of {anchor['tasks_published']} tasks lost.",
+    ]
+    if proxies:
+        worst = max(proxies, key=lambda case: case["longest_stall_s"])
+        lines.append(
+            f"- Proxy faults ({len(proxies)} cases): the longest stall in task completions "
+            f"{worst['longest_stall_s']} s ({worst['fault']})."
+        )
+    lines.append(f"- {lost} of {published} tasks published through the proxies lost, across every case.")
+    return "\n".join([HEADLINE_BEGIN, *lines, HEADLINE_END])
+
+
+def partition_block(data: Results) -> str:
+    """docs/network-splits.md's timeline: the partition cases side by side, the shorter cut first."""
+    cuts = sorted((c for c in data["cases"].values() if c["fault"] == "partition"), key=lambda c: c["fault_held_s"])
+    rows = {
+        "quorum leader": [c["leader"] for c in cuts],
+        "HAProxy's teardown reaches the workers": [
+            f"{'/'.join(sorted(set(c['teardown'].values())))} {_slowest(c['time_to_teardown_s'])} s" for c in cuts
+        ],
+        "reconnected through HAProxy": [f"{_slowest(c['time_to_reconnect_s'])} s" for c in cuts],
+        "tasks completing again": [f"{_slowest(c['time_to_consuming_s'])} s" for c in cuts],
+        "longest stall in the fleet": [f"{c['longest_stall_s']} s" for c in cuts],
+        "tasks published / completed / lost": [
+            f"{c['tasks_published']} / {c['tasks_completed']} / {c['tasks_lost']}" for c in cuts
+        ],
+        "cluster whole after the network returned (no restart)": [f"{c['cluster_whole_after_heal_s']} s" for c in cuts],
+    }
+    lines = [
+        "| | " + " | ".join(f"cut held {c['fault_held_s']} s" for c in cuts) + " |",
+        "|---" * (len(cuts) + 1) + "|",
+    ]
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()]
+    return "\n".join([PARTITION_BEGIN, *lines, PARTITION_END])
+
+
+def measurements_block(data: Results) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
     return "\n".join(
@@ -264,14 +322,24 @@ def readme_block(data: Results) -> str:
     )  # fmt: skip
 
 
-def readme_with(data: Results, readme: str) -> str:
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    return readme[:start] + readme_block(data) + readme[end:]
+def generated(data: Results) -> list[tuple[Path, str, str, str]]:
+    """Every block quoted from `data`: the file, its begin and end markers, the block."""
+    return [
+        (DOC, BEGIN, END, measurements_block(data)),
+        (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(data)),
+        (SPLITS, PARTITION_BEGIN, PARTITION_END, partition_block(data)),
+    ]
+
+
+def adopt(data: Results) -> None:
+    """Rewrite the docs' tables and the README's headline from `data`."""
+    for path, begin, end, block in generated(data):
+        path.write_text(replace_block(path.read_text(), begin, end, block))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adopt", action="store_true", help="copy the latest run to the reference and the README")
+    parser.add_argument("--adopt", action="store_true", help="copy the latest run to the reference and the docs")
     args = parser.parse_args()
     if args.adopt:
         if not RESULTS.exists():
@@ -279,7 +347,7 @@ def main() -> int:
             return 1
         REFERENCE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RESULTS, REFERENCE)
-        README.write_text(readme_with(json.loads(REFERENCE.read_text()), README.read_text()))
+        adopt(json.loads(REFERENCE.read_text()))
     data = json.loads((RESULTS if RESULTS.exists() else REFERENCE).read_text())
     print("\n".join(table(data) + incident_lines(data) + proxy_table(data)))
     return 0

@@ -8,7 +8,7 @@ worker sit on a dead socket forever:
 - the kernel's own TCP behaviour on the broker socket: no TCP_USER_TIMEOUT and
   keepalive only after 2 hours. py-amqp 5 sets a 1 s TCP_USER_TIMEOUT and
   60 s keepalive of its own; with those (and heartbeats on) Celery notices a
-  blackholed broker by itself, as the failover scenario's README section says.
+  blackholed broker by itself, as docs/failover.md says.
 
 A worker that never writes and never probes cannot learn that its peer is
 gone. Never deploy this; it exists so the failover tests can show the
