@@ -28,6 +28,13 @@ def test_reference_has_the_protections() -> None:
     assert "balance leastconn" in directives
 
 
+def test_each_sections_extra_lines_have_an_example() -> None:
+    """The reference shows, in a comment at the end of each section, how to add a line to it."""
+    text = REFERENCE.read_text()
+    for name in ("haproxy_extra_global", "haproxy_extra_defaults", "haproxy_extra_frontend", "haproxy_extra_backend"):
+        assert f"    # More lines for this section: {name}, e.g.\n    #   {name}: [" in text, name
+
+
 def test_every_directive_is_explained() -> None:
     """Each directive (or run of related ones) follows a comment, as the reference promises."""
     unexplained = []

@@ -1,0 +1,41 @@
+"""rabbitmq_extra_config (set in molecule.yml) reaches rabbitmq.conf and the running nodes; a key the role sets
+itself is refused before any change, naming the variable to use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+
+import testinfra.host
+from fleetlib.playbooks import assert_failed_before_any_change
+from fleetlib.project import scenario_group_vars
+
+testinfra_hosts = ["ansible://rabbitmq_trixie", "ansible://rabbitmq_bookworm"]
+
+EXTRA = scenario_group_vars("rabbitmq")["all"]["rabbitmq_extra_config"]
+
+
+def test_the_extra_setting_is_in_rabbitmq_conf(host: testinfra.host.Host) -> None:
+    assert EXTRA == {"vm_memory_high_watermark.relative": 0.5}
+    with host.sudo():
+        lines = host.file("/etc/rabbitmq/rabbitmq.conf").content_string.splitlines()
+    assert lines[-2:] == [
+        "# Added by rabbitmq_extra_config: settings the role has no variable for.",
+        "vm_memory_high_watermark.relative = 0.5",
+    ]
+
+
+def test_the_running_node_uses_the_extra_setting(host: testinfra.host.Host) -> None:
+    # RabbitMQ's own default is 0.4 (3.x) or 0.6 (4.x): 0.5 can only come from the extra setting.
+    with host.sudo():
+        value = host.check_output("rabbitmqctl eval 'application:get_env(rabbit, vm_memory_high_watermark).'")
+    assert value in ("{ok,0.5}", "{ok,{relative,0.5}}")
+
+
+def test_a_key_the_role_sets_is_refused_before_any_change(
+    playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    bad = {"rabbitmq_extra_config": {"vm_memory_high_watermark.relative": 0.5, "heartbeat": 30}}
+    result = playbook_runner_at("molecule/rabbitmq/converge.yml", "--extra-vars", json.dumps(bad))
+    assert_failed_before_any_change(result, "remove the key and set rabbitmq_heartbeat: 30 instead")
