@@ -139,21 +139,32 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
         time.sleep(interval)
 
 
-def run_playbook(playbook: str | Path, inventory: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ansible-playbook from the project directory, as a user would."""
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(PROJECT_DIR / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-    }
+def run_playbook(
+    playbook: str | Path,
+    inventory: str | Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = PROJECT_DIR,
+) -> subprocess.CompletedProcess[str]:
+    """Run ansible-playbook from the project directory, as a user would.
+
+    `env` and `cwd` replace the project's environment and directory: a run
+    from somewhere else, e.g. a collection installed outside the checkout.
+    """
+    if env is None:
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(PROJECT_DIR / "roles"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
     return subprocess.run(
         ["ansible-playbook", "--inventory", str(inventory), str(playbook), *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd=PROJECT_DIR,
+        cwd=cwd,
         check=False,
         timeout=900,
     )
