@@ -4,8 +4,8 @@
 as users install it: the built tarball, installed outside this checkout.
 Each must find nothing to change on the converged stack; check mode with one
 changed value must report exactly that change and make none.
-(The refusal of an unconverged host in check mode is tested at unit level,
-tests/test_run_phases.py: a fresh stack to refuse would cost a scenario.)
+(The refusal of an unconverged host in check mode is tested on the bare
+hosts of the testhosts scenario, and at unit level in tests/test_run_phases.py.)
 """
 
 from __future__ import annotations
