@@ -35,15 +35,19 @@ def ansible_env(**settings: str) -> dict[str, str]:
 
 
 def run_ansible(
-    tool: str, *args: str, env: Mapping[str, str] | None = None, timeout: float | None = 900
+    tool: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = PROJECT_DIR,
+    timeout: float | None = 900,
 ) -> subprocess.CompletedProcess[str]:
-    """Run an Ansible command-line tool from the project directory; the caller checks the outcome."""
+    """Run an Ansible command-line tool from the project directory (or `cwd`); the caller checks the outcome."""
     return subprocess.run(
         [tool, *args],
         capture_output=True,
         text=True,
         env=dict(env) if env is not None else ansible_env(),
-        cwd=PROJECT_DIR,
+        cwd=cwd,
         check=False,
         timeout=timeout,
     )
@@ -62,14 +66,18 @@ def run_playbook(
     inventory: Inventory | None,
     *args: str,
     env: Mapping[str, str] | None = None,
+    cwd: Path = PROJECT_DIR,
     timeout: float | None = 900,
 ) -> subprocess.CompletedProcess[str]:
     """Run ansible-playbook from the project directory, as a user would.
 
     `playbook` is a path from the project directory (or absolute); `inventory` one or several inventories
-    (None: ansible.cfg's); `args` go to ansible-playbook as they are.
+    (None: ansible.cfg's); `args` go to ansible-playbook as they are. `env` and `cwd` replace the project's
+    environment and directory: a run from somewhere else, e.g. a collection installed outside the checkout.
     """
-    return run_ansible("ansible-playbook", *inventory_args(inventory), str(playbook), *args, env=env, timeout=timeout)
+    return run_ansible(
+        "ansible-playbook", *inventory_args(inventory), str(playbook), *args, env=env, cwd=cwd, timeout=timeout
+    )
 
 
 def assert_failed_before_any_change(result: subprocess.CompletedProcess[str], message: str) -> None:
