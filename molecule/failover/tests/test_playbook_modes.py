@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import testinfra.host
-from fleetlib.playbooks import run_playbook
-from fleetlib.project import PROJECT_DIR
 from faults import PROXIES
 from fleetlib.hosts import get, root
+from fleetlib.playbooks import run_playbook
+from fleetlib.project import PROJECT_DIR
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
