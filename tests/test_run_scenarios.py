@@ -173,3 +173,34 @@ def test_the_timing_record_is_json(tmp_path: Path) -> None:
             {"step": "destroy", "seconds": 4.0, "result": "successful"},
         ],
     }
+
+
+def test_verify_times_each_test_from_the_previous_ones_end() -> None:
+    tracker, _ = follow(RECORDED.read_text().splitlines(keepends=True))
+    verify = tracker.steps[5]
+    assert len(verify.tests) == 9
+    assert [t.outcome for t in verify.tests] == ["passed"] * 8 + ["failed"]
+    assert verify.tests[-1].test.endswith(
+        "test_config_change_reloads_without_dropping_connections[ansible://haproxy-bookworm]"
+    )
+    # The tests' seconds add up to verify's, up to the lines after the last test.
+    assert 0 < sum(t.seconds for t in verify.tests) <= verify.seconds
+    assert all(not s.tests for s in tracker.steps if s.step != "verify")
+
+
+def test_the_timing_table_gives_verify_seconds_per_module() -> None:
+    tests = (
+        run_scenarios.CaseTiming("tests/test_a.py::test_one", 10.0, "passed"),
+        run_scenarios.CaseTiming("tests/test_b.py::test_two", 5.0, "passed"),
+        run_scenarios.CaseTiming("tests/test_a.py::test_three", 2.0, "passed"),
+    )
+    outcome = Outcome("failover", 0, 20.0, Path("x.log"), (StepTiming("verify", 18.0, "successful", tests),))
+    rows = run_scenarios.timing_rows([outcome], 20.0)
+    assert any(row.split() == ["12", "tests/test_a.py"] for row in rows), rows
+    assert any(row.split() == ["5", "tests/test_b.py"] for row in rows), rows
+    record = run_scenarios.timing_record([outcome], 20.0)
+    assert record["scenarios"][0]["steps"][0]["tests"][1] == {
+        "test": "tests/test_b.py::test_two",
+        "seconds": 5.0,
+        "outcome": "passed",
+    }

@@ -13,7 +13,8 @@ seconds since the run began:
 
 A failing scenario's log is printed whole as soon as it ends, in one piece; a
 passing one's is only named. At the end come each scenario's result and the
-seconds of each of its steps, which also go to .cache/molecule-timing.json.
+seconds of each of its steps, with verify's seconds per test module (each
+test's own seconds are in the JSON), which also go to .cache/molecule-timing.json.
 """
 
 from __future__ import annotations
@@ -58,12 +59,26 @@ _COLUMNS = "200"
 
 
 @dataclass(frozen=True)
+class CaseTiming:
+    # pytest's id, e.g. "tests/test_failover.py::test_case[crash-elsewhere]".
+    test: str
+    # From the previous test's outcome (or verify's start) to this one's: fixtures set up on the way count here.
+    seconds: float
+    outcome: str
+
+    @property
+    def module(self) -> str:
+        return self.test.split("::")[0]
+
+
+@dataclass(frozen=True)
 class StepTiming:
     step: str
     seconds: float
     # Molecule's word in lower case (successful, failed, skipped, ...), or
     # "unfinished" when Molecule exited during the step.
     result: str
+    tests: tuple[CaseTiming, ...] = ()
 
 
 def plain(line: str) -> str:
@@ -79,6 +94,9 @@ class StepTracker:
     current: str | None = None
     since: float = 0.0
     tests: Counter[str] = field(default_factory=Counter)
+    # Verify's tests so far, and when the last one ended.
+    test_timings: list[CaseTiming] = field(default_factory=list)
+    last_test_end: float = 0.0
     # The framed line being read in verify, its wrapped pieces joined.
     framed: str = ""
 
@@ -91,10 +109,10 @@ class StepTracker:
             # "Missing playbook (Remove from test_sequence to suppress)": the words before the advice.
             return self._end(step["result"].split(" (")[0].lower(), now)
         if self.current == "verify":
-            return self._test(text, continued=bool(_CONTINUED.match(_ANSI.sub("", line))))
+            return self._test(text, now, continued=bool(_CONTINUED.match(_ANSI.sub("", line))))
         return []
 
-    def _test(self, text: str, continued: bool) -> list[str]:
+    def _test(self, text: str, now: float, continued: bool) -> list[str]:
         """Count a test's outcome; a failed test is worth a line of its own."""
         # Wrapping splits a test's name mid-word, so the pieces join without a space.
         self.framed = self.framed + text if continued else text
@@ -103,6 +121,8 @@ class StepTracker:
             return []
         self.tests[test["outcome"]] += 1
         name = self.framed[: test.start()].strip()
+        self.test_timings.append(CaseTiming(name, now - self.last_test_end, test["outcome"].lower()))
+        self.last_test_end = now
         return [] if test["outcome"] == "PASSED" else [f"verify: {test['outcome']} {name}"]
 
     def close(self, now: float) -> list[str]:
@@ -111,15 +131,16 @@ class StepTracker:
 
     def _start(self, step: str, now: float) -> list[str]:
         events = self._end("unfinished", now)
-        self.current, self.since = step, now
+        self.current, self.since, self.last_test_end = step, now, now
         return [*events, f"{step} started"]
 
     def _end(self, result: str, now: float) -> list[str]:
         if self.current is None:
             return []
-        timing = StepTiming(self.current, now - self.since, result)
+        tests = tuple(self.test_timings) if self.current == "verify" else ()
+        timing = StepTiming(self.current, now - self.since, result, tests)
         self.steps.append(timing)
-        self.current = None
+        self.current, self.test_timings = None, []
         return [describe(timing, self.tests)]
 
 
@@ -220,16 +241,33 @@ def summary(outcomes: list[Outcome]) -> list[str]:
     return rows
 
 
+def module_seconds(tests: tuple[CaseTiming, ...]) -> dict[str, float]:
+    """Seconds per test module, in the order the modules ran."""
+    seconds: dict[str, float] = {}
+    for test in tests:
+        seconds[test.module] = seconds.get(test.module, 0.0) + test.seconds
+    return seconds
+
+
 def timing_rows(outcomes: list[Outcome], wall_seconds: float) -> list[str]:
-    """Each scenario's steps in the order run, its total, and the whole run's wall time."""
+    """Each scenario's steps in the order run (verify's test modules under it), its total, and the wall time."""
     rows = [f"{'scenario':<16} {'step':<12} {'seconds':>7}"]
     for o in outcomes:
         for s in o.steps:
             note = "" if s.result == "successful" else f"  {s.result}"
             rows.append(f"{o.scenario:<16} {s.step:<12} {s.seconds:>7.0f}{note}")
+            rows += [f"{'':<18}{seconds:>7.0f}  {module}" for module, seconds in module_seconds(s.tests).items()]
         rows.append(f"{o.scenario:<16} {'total':<12} {o.seconds:>7.0f}")
     rows.append(f"{'wall time':<29} {wall_seconds:>7.0f}")
     return rows
+
+
+def step_record(step: StepTiming) -> dict[str, Any]:
+    record = asdict(step) | {"seconds": round(step.seconds, 1)}
+    record["tests"] = [asdict(t) | {"seconds": round(t.seconds, 1)} for t in step.tests]
+    if not step.tests:
+        del record["tests"]
+    return record
 
 
 def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any]:
@@ -241,7 +279,7 @@ def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any
                 "scenario": o.scenario,
                 "result": o.result.lower(),
                 "seconds": round(o.seconds, 1),
-                "steps": [asdict(s) | {"seconds": round(s.seconds, 1)} for s in o.steps],
+                "steps": [step_record(s) for s in o.steps],
             }
             for o in outcomes
         ],
