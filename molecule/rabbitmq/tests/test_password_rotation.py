@@ -84,6 +84,7 @@ def test_a_rotation_keeps_the_password_off_every_command_line(
     finally:
         back = playbook_runner_at("molecule/rabbitmq/converge.yml", "--tags", "access")
     assert back.returncode == 0, back.stdout
+    print("rounds of /proc/*/cmdline sampled, processes with the password:", {n: s[:2] for n, s in samples.items()})
     for name, (count, hits, programs) in samples.items():
         # At 5 ms a round, a rabbitmqctl run of a second is sampled many times over.
         assert count >= 100, f"{name}: only {count} samples of /proc/*/cmdline during the rotation"
