@@ -1,4 +1,4 @@
-"""How the rabbitmq role tells from one export whether a user needs the module at all."""
+"""How the rabbitmq role tells from one export whether a user differs, and the definitions that set it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import hashlib
 import os
 from typing import Any
 
-from rabbitmq_access import password_matches, rabbitmq_user_in_sync, rabbitmq_vhost_queue_type
+from rabbitmq_access import (
+    password_hash,
+    password_matches,
+    rabbitmq_user_in_sync,
+    rabbitmq_users_import,
+    rabbitmq_vhost_queue_type,
+)
 
 # Taken from a 4.0.5 node's export: user "celery" with password "lab-app-password".
 EXPORTED_HASH = "+NyCaWZb/elyr80PTZs1zWkJtr2ClFfV8v3kwFfMq9A2z0/s"
@@ -66,3 +72,60 @@ def test_vhost_queue_type_from_either_place() -> None:
     ]
     found = [rabbitmq_vhost_queue_type({"vhosts": vhosts}, name) for name in "abcd"]
     assert found == ["quorum", "stream", "classic", ""]
+
+
+USERS = [
+    {"user": "celery", "password": "lab-app-password", "tags": [], "permissions": APP_PERMISSIONS},
+    {"user": "monitor", "password": "m0n", "tags": ["monitoring"],
+     "permissions": [{"vhost": "celery", "configure_priv": "^$", "write_priv": "^$", "read_priv": ".*"}]},
+]  # fmt: skip
+
+
+def test_our_hash_is_the_one_rabbitmq_checks() -> None:
+    assert password_matches({"password_hash": password_hash("s3cret")}, "s3cret")
+    # A fresh salt each time: two hashes of one password differ.
+    assert password_hash("s3cret") != password_hash("s3cret")
+    salt = base64.b64decode(EXPORTED_HASH)[:4]
+    assert password_hash("lab-app-password", salt) == EXPORTED_HASH
+
+
+def test_only_the_users_that_differ_are_imported() -> None:
+    definitions = rabbitmq_users_import(export(), USERS)
+    assert [user["name"] for user in definitions["users"]] == ["monitor"]
+    monitor = definitions["users"][0]
+    assert monitor["tags"] == "monitoring"
+    assert password_matches(monitor, "m0n")
+    assert "m0n" not in str(definitions)
+    assert definitions["permissions"] == [
+        {"user": "monitor", "vhost": "celery", "configure": "^$", "write": "^$", "read": ".*"}
+    ]
+    # What the import would leave the cluster with is in sync.
+    after = {"users": definitions["users"], "permissions": definitions["permissions"], "topic_permissions": []}
+    assert rabbitmq_user_in_sync(after, "monitor", "m0n", ["monitoring"], USERS[1]["permissions"])
+
+
+def test_a_rotated_password_is_imported_as_a_hash_of_the_new_one() -> None:
+    definitions = rabbitmq_users_import(export(), [USERS[0] | {"password": "rotated"}])
+    assert password_matches(definitions["users"][0], "rotated")
+    assert definitions["clear_permissions"] == []
+    assert definitions["clear_topic_permissions"] == []
+
+
+def test_access_the_role_does_not_grant_is_cleared_by_name() -> None:
+    extra = {"user": "celery", "vhost": "other", "configure": ".*", "write": ".*", "read": ".*"}
+    topic = {"user": "celery", "vhost": "celery", "exchange": "x", "write": ".*", "read": ".*"}
+    cluster = export()
+    cluster["permissions"].append(extra)
+    cluster["topic_permissions"] = [topic]
+    definitions = rabbitmq_users_import(cluster, USERS[:1])
+    assert definitions["clear_permissions"] == [{"user": "celery", "vhost": "other"}]
+    assert definitions["clear_topic_permissions"] == [{"user": "celery", "vhost": "celery"}]
+
+
+def test_a_converged_cluster_imports_nothing() -> None:
+    cluster = export()
+    cluster["users"].append({"name": "monitor", "password_hash": password_hash("m0n"), "tags": ["monitoring"]})
+    cluster["permissions"].append(
+        {"user": "monitor", "vhost": "celery", "configure": "^$", "write": "^$", "read": ".*"}
+    )
+    assert rabbitmq_users_import(cluster, USERS)["users"] == []

@@ -1,11 +1,13 @@
-"""Whether the cluster's users already match what the role sets, read from one `rabbitmqctl export_definitions`.
+"""The cluster's users: whether they match what the role sets, and the definitions that make them match.
 
-community.rabbitmq.rabbitmq_user starts rabbitmqctl five times per
-user to find out (a second or more each, an Erlang VM every time). One export
-holds every user, its password hash, tags and permissions, so a converged
-cluster is checked in one call and the module runs only for a user that
-differs. The password is checked the way RabbitMQ checks it: the hash is
-base64 of a 4-byte salt followed by H(salt + password).
+One `rabbitmqctl export_definitions` holds every user, its password hash,
+tags and permissions, so a converged cluster is checked in one call. A user
+that differs is written the same way, as definitions imported from a file:
+its password reaches the broker as a salted hash, never on a command line
+(community.rabbitmq.rabbitmq_user passes it to `rabbitmqctl add_user` and
+`change_password` as an argument, readable in /proc/*/cmdline while they
+run). The hash is RabbitMQ's: base64 of a 4-byte salt followed by
+SHA-256(salt + password).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,6 +39,12 @@ def password_matches(user: Mapping[str, Any], password: str) -> bool:
         return False
     salt, digest = stored[:_SALT_BYTES], stored[_SALT_BYTES:]
     return hmac.compare_digest(algorithm(salt + password.encode()).digest(), digest)
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's SHA-256 password hash, with a fresh random salt unless one is given."""
+    salt = os.urandom(_SALT_BYTES) if salt is None else salt
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
 def _tags(value: Any) -> set[str]:
@@ -71,6 +80,46 @@ def rabbitmq_user_in_sync(
     return have == {_permission(entry) for entry in permissions} and not topic
 
 
+def rabbitmq_users_import(definitions: Mapping[str, Any], users: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Definitions to import for the users that differ from the cluster's (`users`: user, password, tags,
+    permissions as the in-sync check takes them), and the permissions on other vhosts to clear afterwards."""
+    stale = [
+        user
+        for user in users
+        if not rabbitmq_user_in_sync(
+            definitions, user["user"], user["password"], user.get("tags", ()), user.get("permissions", ())
+        )
+    ]
+    wanted = {(user["user"], _permission(entry)[0]) for user in stale for entry in user.get("permissions", ())}
+    return {
+        "users": [
+            {
+                "name": user["user"],
+                "password_hash": password_hash(user["password"]),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": ",".join(user.get("tags", ())),
+            }
+            for user in stale
+        ],
+        "permissions": [
+            dict(zip(("vhost", "configure", "write", "read"), _permission(entry), strict=True), user=user["user"])
+            for user in stale
+            for entry in user.get("permissions", ())
+        ],
+        # Import only adds: access the role does not grant must be taken away by name.
+        "clear_permissions": [
+            {"user": entry["user"], "vhost": entry["vhost"]}
+            for entry in definitions.get("permissions", [])
+            if entry.get("user") in {user["user"] for user in stale} and (entry["user"], entry["vhost"]) not in wanted
+        ],
+        "clear_topic_permissions": [
+            {"user": entry["user"], "vhost": entry["vhost"]}
+            for entry in definitions.get("topic_permissions", [])
+            if entry.get("user") in {user["user"] for user in stale}
+        ],
+    }
+
+
 def rabbitmq_user_names(definitions: Mapping[str, Any]) -> list[str]:
     return [user["name"] for user in definitions.get("users", [])]
 
@@ -88,6 +137,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "rabbitmq_user_in_sync": rabbitmq_user_in_sync,
+            "rabbitmq_users_import": rabbitmq_users_import,
             "rabbitmq_user_names": rabbitmq_user_names,
             "rabbitmq_vhost_queue_type": rabbitmq_vhost_queue_type,
         }

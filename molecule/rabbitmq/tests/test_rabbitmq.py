@@ -113,16 +113,22 @@ def test_app_user_can_connect(host: testinfra.host.Host) -> None:
         assert connection.connected
 
 
-def test_monitoring_user_reads_but_cannot_publish(host: testinfra.host.Host) -> None:
+def test_monitoring_user_can_neither_publish_nor_consume(host: testinfra.host.Host) -> None:
     users = {user["user"]: user["tags"] for user in rabbitmqctl_json(host, "list_users")}
     assert "monitoring" in users["monitoring"]
+    address = container_address(host)
     # Publisher confirms make the broker's refusal arrive as an exception here.
-    with amqp_connection(
-        container_address(host), "monitoring", MONITORING_PASSWORD, VHOST, confirm_publish=True
-    ) as connection:
-        channel = connection.channel()
-        with pytest.raises(amqp.exceptions.AccessRefused):
-            channel.basic_publish(amqp.Message("nope"), exchange="", routing_key="anything")
+    with (
+        amqp_connection(address, "monitoring", MONITORING_PASSWORD, VHOST, confirm_publish=True) as connection,
+        pytest.raises(amqp.exceptions.AccessRefused),
+    ):
+        connection.channel().basic_publish(amqp.Message("nope"), exchange="", routing_key="anything")
+    # Reading is consuming: RabbitMQ checks the read permission before it looks the queue up.
+    with (
+        amqp_connection(address, "monitoring", MONITORING_PASSWORD, VHOST) as connection,
+        pytest.raises(amqp.exceptions.AccessRefused),
+    ):
+        connection.channel().basic_get(queue="anything")
 
 
 def test_prometheus_metrics_are_served(host: testinfra.host.Host) -> None:

@@ -1,0 +1,91 @@
+"""A password rotation never puts the password on a command line on a broker.
+
+While the role rotates the application user's password on both clusters
+(RabbitMQ 4.0 and 3.10), a sampler on every broker reads every process's
+/proc/PID/cmdline every few milliseconds and records any that holds the new
+password. rabbitmqctl lives for a second or more (an Erlang VM), so a password
+passed to `rabbitmqctl change_password` as an argument is caught every time.
+Then the new password must open an AMQP connection, and the old one is put back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import testinfra.host
+from fleetlib.brokers import amqp_connection
+from fleetlib.hosts import container_address, get, root
+from fleetlib.project import scenario_group_vars
+from fleetlib.waits import wait_for
+
+testinfra_hosts = ["ansible://rmq-trixie-1"]
+
+BROKERS = [f"rmq-{release}-{n}" for release in ("trixie", "bookworm") for n in (1, 2, 3)]
+GROUP_VARS = scenario_group_vars("rabbitmq")["all"]
+# The sampler gets the secret as hex, so its own command line does not hold it.
+SAMPLER = """
+import os, sys, time, pathlib
+secret, out, stop = bytes.fromhex(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+samples, hits = 0, {}
+while not stop.exists():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if secret in cmdline:
+            hits[pid] = cmdline.split(b"\\0")[0].decode(errors="replace")
+    samples += 1
+    time.sleep(0.005)
+out.write_text(f"{samples} {len(hits)} {sorted(set(hits.values()))}")
+"""
+OUT, STOP = "/root/argv-sampler.out", "/root/argv-sampler.stop"
+
+
+def start_sampler(broker: testinfra.host.Host, secret: str) -> None:
+    root(broker, f"rm -f {OUT} {STOP}")
+    root(broker, f"nohup python3 -c '{SAMPLER}' {secret.encode().hex()} {OUT} {STOP} > /dev/null 2>&1 < /dev/null &")
+
+
+def stop_sampler(broker: testinfra.host.Host) -> tuple[int, int, str]:
+    """Samples taken, processes seen with the secret on their command line, and their programs."""
+    root(broker, f"touch {STOP}")
+    assert wait_for(lambda: broker.file(OUT).exists, timeout=10), f"{broker.backend.host}: the sampler did not stop"
+    samples, hits, programs = root(broker, f"cat {OUT}").split(" ", 2)
+    return int(samples), int(hits), programs
+
+
+def test_a_rotation_keeps_the_password_off_every_command_line(
+    host: testinfra.host.Host,
+    playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    new = f"rotated-{uuid.uuid4().hex}"
+    assert new != GROUP_VARS["rabbitmq_app_password"]
+    # From a file: a password given with -e would sit on the control node's command line.
+    extra_vars = tmp_path / "rotation.json"
+    extra_vars.write_text(json.dumps({"rabbitmq_app_password": new}))
+    brokers = {name: get(host, name) for name in BROKERS}
+    for broker in brokers.values():
+        start_sampler(broker, new)
+    try:
+        rotation = playbook_runner_at(
+            "molecule/rabbitmq/converge.yml", "--tags", "access", "--extra-vars", f"@{extra_vars}"
+        )
+        samples = {name: stop_sampler(broker) for name, broker in brokers.items()}
+        assert rotation.returncode == 0, rotation.stdout
+        assert new not in rotation.stdout
+        for release in ("trixie", "bookworm"):
+            amqp_connection(container_address(brokers[f"rmq-{release}-1"]), "celery", new, "celery").close()
+    finally:
+        back = playbook_runner_at("molecule/rabbitmq/converge.yml", "--tags", "access")
+    assert back.returncode == 0, back.stdout
+    print("rounds of /proc/*/cmdline sampled, processes with the password:", {n: s[:2] for n, s in samples.items()})
+    for name, (count, hits, programs) in samples.items():
+        # At 5 ms a round, a rabbitmqctl run of a second is sampled many times over.
+        assert count >= 100, f"{name}: only {count} samples of /proc/*/cmdline during the rotation"
+        assert hits == 0, f"{name}: {hits} processes had the password on their command line: {programs}"
