@@ -167,3 +167,30 @@ def test_an_inventory_without_a_tier_is_refused(
     assert_failed_before_any_change(result, f"Inventory group '{missing}'")
     assert "Gathering Facts" not in result.stdout
     assert config_checksums(host) == before
+
+
+def test_the_example_inventorys_published_secrets_are_refused(
+    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
+) -> None:
+    """A copy of inventories/example on a real fleet: its vault opens with the documented key, so its secrets
+    are everyone's. The roles refuse them before any change, naming the variables and never the values."""
+    key = tmp_path / "example-key"
+    key.write_text("example-vault-key")  # documented in inventories/example/README.md
+    example = PROJECT_DIR / "inventories" / "example" / "group_vars" / "all"
+    published = yaml.safe_load(run_ansible("ansible-vault", "view", "--vault-password-file", str(key),
+                                           str(example / "vault.yml")).stdout)  # fmt: skip
+    before = config_checksums(host)
+    # The example's vars.yml names the vault's values the same way.
+    names = tmp_path / "secrets.yml"
+    names.write_text(yaml.safe_dump({name.removeprefix("vault_"): f"{{{{ {name} }}}}" for name in published}))
+    result = run_playbook(
+        SITE, scenario_inventory, "--vault-password-file", str(key),
+        "--extra-vars", f"@{example / 'vault.yml'}", "--extra-vars", f"@{names}",
+    )  # fmt: skip
+    assert_failed_before_any_change(
+        result,
+        "rabbitmq_app_password, rabbitmq_monitoring_password, rabbitmq_erlang_cookie are values this repository "
+        "publishes",
+    )
+    assert leaked(result.stdout + result.stderr, published) == []
+    assert config_checksums(host) == before
