@@ -194,3 +194,20 @@ def test_the_example_inventorys_published_secrets_are_refused(
     )
     assert leaked(result.stdout + result.stderr, published) == []
     assert config_checksums(host) == before
+
+
+def test_a_pool_name_that_would_break_supervisors_file_is_refused(
+    host: testinfra.host.Host, scenario_inventory: Path
+) -> None:
+    """A pool name becomes `[program:celery-NAME]`, its queues the worker's `--queues a,b`: a bracket, a line
+    break or a comma would write another program or another queue list than the one meant."""
+    bad = [{"name": "default]\n[program:other", "queues": ["celery", "a,b"], "concurrency": 2, "numprocs": 1}]
+    before = config_checksums(host)
+    result = run_playbook(
+        PROJECT_DIR / "playbooks" / "celery_workers.yml", scenario_inventory,
+        "--extra-vars", json.dumps({"celery_worker_pools": bad}),
+    )  # fmt: skip
+    # (The name's line break is escaped in Ansible's JSON output; the rest of the message is not.)
+    assert_failed_before_any_change(result, "is not a valid name (lower-case letters, digits, '_' and '-'")
+    assert_failed_before_any_change(result, "celery_worker_pools[0].queues[1]: 'a,b' is not a valid name")
+    assert config_checksums(host) == before
