@@ -13,15 +13,6 @@ def reference() -> dict[str, list[dict[str, object]]]:
     return json.loads(test_timing.REFERENCE.read_text())
 
 
-def test_the_docs_quote_the_reference_runs() -> None:
-    stale = [
-        path.relative_to(test_timing.PROJECT_DIR).as_posix()
-        for path, _, _, block in test_timing.generated(reference())
-        if block not in path.read_text()
-    ]
-    assert stale == [], f"{stale} differ from {test_timing.REFERENCE.name}: run `python tools/test_timing.py --adopt`"
-
-
 def test_the_quoted_runs_passed_within_cis_cap() -> None:
     # Whether each is within the project's 30-minute budget is shown in the table, not assumed.
     runs = reference()["runs"]
