@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from rabbitmq_health_agent import Agent, Verdict, accepts
+from rabbitmq_health_agent import Agent, Verdict, accepts, make_server
 
 
 def listener() -> Iterator[tuple[str, int]]:
@@ -60,3 +60,28 @@ def test_down_only_after_fall_rounds_and_up_at_once(broker: tuple[str, int], clo
     agent.peers = {"b": broker, "c": closed_port}
     agent.round()
     assert agent.reply() == "up\n"
+
+
+def test_many_clients_at_once_are_answered_by_one_thread(broker: tuple[str, int]) -> None:
+    agent = Agent(local=broker, peers={}, interval=1, timeout=0.1, fall=1)
+    with make_server(agent, ("127.0.0.1", 0)) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        before = threading.active_count()
+        clients = [socket.create_connection(server.server_address, timeout=2) for _ in range(50)]
+        replies = [client.recv(100) for client in clients]
+        assert threading.active_count() == before
+        for client in clients:
+            client.close()
+        server.shutdown()
+    assert replies == [b"up\n"] * 50
+
+
+def test_a_client_that_never_reads_does_not_hold_the_others(broker: tuple[str, int]) -> None:
+    agent = Agent(local=broker, peers={}, interval=1, timeout=0.1, fall=1)
+    with make_server(agent, ("127.0.0.1", 0)) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        silent = socket.create_connection(server.server_address, timeout=2)
+        with socket.create_connection(server.server_address, timeout=2) as client:
+            assert client.recv(100) == b"up\n"
+        silent.close()
+        server.shutdown()

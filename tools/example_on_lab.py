@@ -3,9 +3,10 @@
     python tools/example_on_lab.py
 
 The example's hosts.yml, group_vars and vault are used unchanged, with the
-documented vault key in a password file. The only addition is what a user's
-SSH set-up would hold: each example host's address (a lab container's) and
-the lab's key. Brings the lab up with four workers, runs site.yml twice (the
+documented vault key in a password file. The only additions are what a user's
+SSH set-up would hold (each example host's address, a lab container's, and
+the lab's key) and the two variables that let the roles accept the example's
+published secrets on these throw-away stand-ins. Brings the lab up with four workers, runs site.yml twice (the
 second must report changed=0), sends one task through the example's proxies,
 removes the lab and writes .cache/example-on-lab/result.json.
 """
@@ -49,7 +50,10 @@ def stand_ins() -> dict[str, object]:
         # The containers make new host keys whenever they are created.
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
     }
-    return {"all": {"vars": ssh, "hosts": {name: {"ansible_host": address} for name, address in addresses().items()}}}
+    # The example's vault key is documented, so its secrets are refused anywhere but a lab.
+    published = {"rabbitmq_allow_published_secrets": True, "celery_worker_allow_published_secrets": True}
+    hosts = {name: {"ansible_host": address} for name, address in addresses().items()}
+    return {"all": {"vars": ssh | published, "hosts": hosts}}
 
 
 def resolve_names() -> None:

@@ -167,3 +167,47 @@ def test_an_inventory_without_a_tier_is_refused(
     assert_failed_before_any_change(result, f"Inventory group '{missing}'")
     assert "Gathering Facts" not in result.stdout
     assert config_checksums(host) == before
+
+
+def test_the_example_inventorys_published_secrets_are_refused(
+    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
+) -> None:
+    """A copy of inventories/example on a real fleet: its vault opens with the documented key, so its secrets
+    are everyone's. The roles refuse them before any change, naming the variables and never the values."""
+    key = tmp_path / "example-key"
+    key.write_text("example-vault-key")  # documented in inventories/example/README.md
+    example = PROJECT_DIR / "inventories" / "example" / "group_vars" / "all"
+    published = yaml.safe_load(run_ansible("ansible-vault", "view", "--vault-password-file", str(key),
+                                           str(example / "vault.yml")).stdout)  # fmt: skip
+    before = config_checksums(host)
+    # The example's vars.yml names the vault's values the same way.
+    names = tmp_path / "secrets.yml"
+    names.write_text(yaml.safe_dump({name.removeprefix("vault_"): f"{{{{ {name} }}}}" for name in published}))
+    result = run_playbook(
+        SITE, scenario_inventory, "--vault-password-file", str(key),
+        "--extra-vars", f"@{example / 'vault.yml'}", "--extra-vars", f"@{names}",
+    )  # fmt: skip
+    assert_failed_before_any_change(
+        result,
+        "rabbitmq_app_password, rabbitmq_monitoring_password, rabbitmq_erlang_cookie are values this repository "
+        "publishes",
+    )
+    assert leaked(result.stdout + result.stderr, published) == []
+    assert config_checksums(host) == before
+
+
+def test_a_pool_name_that_would_break_supervisors_file_is_refused(
+    host: testinfra.host.Host, scenario_inventory: Path
+) -> None:
+    """A pool name becomes `[program:celery-NAME]`, its queues the worker's `--queues a,b`: a bracket, a line
+    break or a comma would write another program or another queue list than the one meant."""
+    bad = [{"name": "default]\n[program:other", "queues": ["celery", "a,b"], "concurrency": 2, "numprocs": 1}]
+    before = config_checksums(host)
+    result = run_playbook(
+        PROJECT_DIR / "playbooks" / "celery_workers.yml", scenario_inventory,
+        "--extra-vars", json.dumps({"celery_worker_pools": bad}),
+    )  # fmt: skip
+    # (The name's line break is escaped in Ansible's JSON output; the rest of the message is not.)
+    assert_failed_before_any_change(result, "is not a valid name (lower-case letters, digits, '_' and '-'")
+    assert_failed_before_any_change(result, "celery_worker_pools[0].queues[1]: 'a,b' is not a valid name")
+    assert config_checksums(host) == before

@@ -121,16 +121,29 @@ class Agent:
             time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
 
-def serve(agent: Agent, address: tuple[str, int]) -> None:
+class AgentServer(socketserver.TCPServer):
+    """Answers one connection at a time: the verdict is ready (the rounds thread keeps it), so a connection
+    only copies a line out, and however many connect, the agent runs two threads. Waiting connections queue
+    in the kernel's backlog; beyond it, they are refused."""
+
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+def make_server(agent: Agent, address: tuple[str, int]) -> AgentServer:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
+            # A client that does not read cannot hold the agent for longer than this.
+            self.request.settimeout(1.0)
             # HAProxy reads one line; it shows the text after "#" as the
             # server's agent status and logs it.
             self.request.sendall(agent.reply().encode())
 
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    socketserver.ThreadingTCPServer.daemon_threads = True
-    with socketserver.ThreadingTCPServer(address, Handler) as server:
+    return AgentServer(address, Handler)
+
+
+def serve(agent: Agent, address: tuple[str, int]) -> None:
+    with make_server(agent, address) as server:
         server.serve_forever()
 
 
