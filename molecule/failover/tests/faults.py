@@ -1,7 +1,7 @@
 """The broker faults, how each heals, and the bounds the failover test holds them to.
 
 Every bound comes from the roles' settings (see haproxy/haproxy.cfg and the
-README's "How failover works"); none is a number picked to pass.
+docs/failover.md); none is a number picked to pass.
 """
 
 from __future__ import annotations
