@@ -93,12 +93,17 @@ class StepTracker:
     steps: list[StepTiming] = field(default_factory=list)
     current: str | None = None
     since: float = 0.0
-    tests: Counter[str] = field(default_factory=Counter)
     # Verify's tests so far, and when the last one ended.
     test_timings: list[CaseTiming] = field(default_factory=list)
     last_test_end: float = 0.0
     # The framed line being read in verify, its wrapped pieces joined.
     framed: str = ""
+
+    @property
+    def tests(self) -> Counter[str]:
+        """Every test outcome seen so far, as pytest prints it (PASSED, FAILED, ERROR)."""
+        seen = [*(test for step in self.steps for test in step.tests), *self.test_timings]
+        return Counter(test.outcome.upper() for test in seen)
 
     def feed(self, line: str, now: float) -> list[str]:
         """What to report about this line, read at `now` (seconds): a step started or ended, a test failed."""
@@ -119,7 +124,6 @@ class StepTracker:
         test = _TEST.search(self.framed)
         if test is None:
             return []
-        self.tests[test["outcome"]] += 1
         name = self.framed[: test.start()].strip()
         self.test_timings.append(CaseTiming(name, now - self.last_test_end, test["outcome"].lower()))
         self.last_test_end = now
@@ -141,10 +145,10 @@ class StepTracker:
         timing = StepTiming(self.current, now - self.since, result, tests)
         self.steps.append(timing)
         self.current, self.test_timings = None, []
-        return [describe(timing, self.tests)]
+        return [describe(timing)]
 
 
-def describe(timing: StepTiming, tests: Counter[str]) -> str:
+def describe(timing: StepTiming) -> str:
     """One step's end in a few words, e.g. "converge finished in 241 s"."""
     if timing.result == "successful":
         text = f"{timing.step} finished in {timing.seconds:.0f} s"
@@ -152,8 +156,9 @@ def describe(timing: StepTiming, tests: Counter[str]) -> str:
         text = f"{timing.step} FAILED after {timing.seconds:.0f} s"
     else:
         text = f"{timing.step} ended ({timing.result}) after {timing.seconds:.0f} s"
-    if timing.step == "verify" and tests:
-        text += f" (tests: {tests['PASSED']} passed, {tests['FAILED'] + tests['ERROR']} failed)"
+    if timing.tests:
+        outcomes = Counter(test.outcome for test in timing.tests)
+        text += f" (tests: {outcomes['passed']} passed, {outcomes['failed'] + outcomes['error']} failed)"
     return text
 
 
