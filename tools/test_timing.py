@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generated_blocks import replace_block
+from run_scenarios import CaseTiming, module_seconds
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REFERENCE = PROJECT_DIR / "tools" / "reference" / "make-test-timing.json"
@@ -52,9 +53,9 @@ def step_rows(runs: list[Run]) -> list[str]:
                 # destroy runs first and last: the second keeps its own row.
                 key = (name, step["step"] if (name, step["step"]) not in found else f"{step['step']} (end)")
                 found[key] = step["seconds"]
-                for test in step.get("tests", []):
-                    module = (name, f"&nbsp;&nbsp;{test['test'].split('::')[0].removeprefix('tests/')}")
-                    found[module] = round(found.get(module, 0.0) + test["seconds"], 1)
+                tests = tuple(CaseTiming(**test) for test in step.get("tests", []))
+                for module, module_total in module_seconds(tests).items():
+                    found[(name, f"&nbsp;&nbsp;{module.removeprefix('tests/')}")] = module_total
             found[(name, "**total**")] = scenario["seconds"]
         keys += [key for key in found if key not in keys]
         seconds.append(found)
