@@ -90,6 +90,7 @@ def rabbitmq_users_import(definitions: Mapping[str, Any], users: Sequence[Mappin
             definitions, user["user"], user["password"], user.get("tags", ()), user.get("permissions", ())
         )
     ]
+    stale_names = {user["user"] for user in stale}
     wanted = {(user["user"], _permission(entry)[0]) for user in stale for entry in user.get("permissions", ())}
     return {
         "users": [
@@ -110,12 +111,12 @@ def rabbitmq_users_import(definitions: Mapping[str, Any], users: Sequence[Mappin
         "clear_permissions": [
             {"user": entry["user"], "vhost": entry["vhost"]}
             for entry in definitions.get("permissions", [])
-            if entry.get("user") in {user["user"] for user in stale} and (entry["user"], entry["vhost"]) not in wanted
+            if entry.get("user") in stale_names and (entry["user"], entry["vhost"]) not in wanted
         ],
         "clear_topic_permissions": [
             {"user": entry["user"], "vhost": entry["vhost"]}
             for entry in definitions.get("topic_permissions", [])
-            if entry.get("user") in {user["user"] for user in stale}
+            if entry.get("user") in stale_names
         ],
     }
 
