@@ -186,6 +186,11 @@ def _slowest(values: dict[str, float]) -> float:
     return max(values.values()) if values else float("inf")
 
 
+def _task_counts(run: Any) -> str:
+    """The tables' "published / completed / lost / duplicated" cell."""
+    return f"{run['tasks_published']} / {run['tasks_completed']} / {run['tasks_lost']} / {run['tasks_duplicated']}"
+
+
 def table(data: Results) -> list[str]:
     """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
     rows = [
@@ -200,8 +205,7 @@ def table(data: Results) -> list[str]:
             f"| {case['fault']} ({case['fault_held_s']} s) | {case['leader']} "
             f"| {teardown} {_slowest(case['time_to_teardown_s'])} "
             f"| {_slowest(case['time_to_reconnect_s'])} | {_slowest(case['time_to_consuming_s'])} "
-            f"| {case['longest_stall_s']} | {case['tasks_published']} / {case['tasks_completed']} / "
-            f"{case['tasks_lost']} / {case['tasks_duplicated']} | {case['late_tasks']} ({case['late_max_delay_s']}) "
+            f"| {case['longest_stall_s']} | {_task_counts(case)} | {case['late_tasks']} ({case['late_max_delay_s']}) "
             f"| {case['eta_tasks'] - case['eta_lost'] - case['eta_early']} of {case['eta_tasks']} "
             f"| {case['cluster_whole_after_heal_s']} |"
         )
@@ -209,8 +213,7 @@ def table(data: Results) -> list[str]:
     if anchor:
         rows.append(
             f"| {anchor['fault']} | anchor: Celery defaults, no proxy | - | {anchor['time_to_reconnect_s']} "
-            f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | {anchor['tasks_published']} / "
-            f"{anchor['tasks_completed']} / {anchor['tasks_lost']} / {anchor['tasks_duplicated']} | - | - | - |"
+            f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | {_task_counts(anchor)} | - | - | - |"
         )
     return rows
 
@@ -233,8 +236,7 @@ def proxy_table(data: Results) -> list[str]:
         moved = ", ".join(sorted({case["reconnected_through"][w] for w in hit})) or "-"
         rows.append(
             f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {reconnected} | {moved} | {consuming} "
-            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {case['tasks_published']} / "
-            f"{case['tasks_completed']} / {case['tasks_lost']} / {case['tasks_duplicated']} |"
+            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {_task_counts(case)} |"
         )
     return rows
 

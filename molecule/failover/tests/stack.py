@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import testinfra.host
@@ -9,6 +10,9 @@ from faults import BROKERS, PROXIES, VHOST
 from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.hosts import container_address, get
 from fleetlib.proxies import haproxy_server_status
+
+# The broker whose view of the quorum queues counts (any: with no partition, all agree).
+QUEUE_READER = BROKERS[1]
 
 
 def proxies(host: testinfra.host.Host) -> list[testinfra.host.Host]:
@@ -28,18 +32,34 @@ def queue_state(broker: testinfra.host.Host, queue: str) -> dict[str, Any]:
     return next(row for row in queues(broker) if row["name"] == queue)
 
 
+def _broker_whole(haproxy: testinfra.host.Host, name: str) -> bool:
+    """This broker sees every broker running and no partition; the queue reader also sees every quorum queue
+    with all members online and a leader."""
+    broker = get(haproxy, name)
+    status = rabbitmqctl_json(broker, "cluster_status")
+    if len(status["running_nodes"]) != len(BROKERS) or status["partitions"]:
+        return False
+    if name != QUEUE_READER:
+        return True
+    quorum = [q for q in queues(broker) if q["type"] == "quorum"]
+    return bool(quorum) and all(len(q["online"]) == len(BROKERS) and q["leader"] for q in quorum)
+
+
+def _proxy_whole(haproxy: testinfra.host.Host, name: str) -> bool:
+    return all(state == "UP" for state in haproxy_server_status(get(haproxy, name)).values())
+
+
 def stack_whole(haproxy: testinfra.host.Host) -> bool:
     """Every broker running with no partition, every quorum queue with all members online and a leader,
-    HAProxy showing every broker UP."""
+    HAProxy showing every broker UP.
+
+    Each host is asked in its own thread: rabbitmqctl starts an Erlang VM per call (about a second), and
+    this is polled before and after every fault.
+    """
+    checks = [(_broker_whole, name) for name in BROKERS] + [(_proxy_whole, name) for name in PROXIES]
+    with ThreadPoolExecutor(len(checks)) as pool:
+        answers = [pool.submit(check, haproxy, name) for check, name in checks]
     try:
-        for name in BROKERS:
-            status = rabbitmqctl_json(get(haproxy, name), "cluster_status")
-            if len(status["running_nodes"]) != len(BROKERS) or status["partitions"]:
-                return False
-        quorum = [q for q in queues(get(haproxy, BROKERS[1])) if q["type"] == "quorum"]
-    except AssertionError:
+        return all(answer.result() for answer in answers)
+    except AssertionError:  # a broker that is down, or not answering yet
         return False
-    queues_whole = bool(quorum) and all(len(q["online"]) == len(BROKERS) and q["leader"] for q in quorum)
-    return queues_whole and all(
-        state == "UP" for proxy in proxies(haproxy) for state in haproxy_server_status(proxy).values()
-    )

@@ -45,7 +45,7 @@ from faults import (
 )
 from fleetlib.accounting import completions, consuming_again, late_tasks
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
-from fleetlib.hosts import container_address, get, reconnects, restart_pool, root, root_succeeds
+from fleetlib.hosts import container_address, get, reconnects, root, root_succeeds
 from fleetlib.proxies import haproxy_command
 from fleetlib.publishing import Publisher, defaults_client, fleet_client
 from fleetlib.waits import wait_for
@@ -86,38 +86,46 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     return int(root(host, "cat /root/idle.port"))
 
 
+def each_proxy(haproxy: testinfra.host.Host, commands: list[str]) -> None:
+    """The same admin-socket commands on every proxy, one line each (HAProxy takes `;`-separated commands)."""
+    for proxy in proxies(haproxy):
+        haproxy_command(proxy, "; ".join(commands))
+
+
 @contextlib.contextmanager
 def only_target_serving(haproxy: testinfra.host.Host) -> Iterator[None]:
     """While inside, HAProxy sends new connections to the broker under test only."""
-    others = [(proxy, name) for proxy in proxies(haproxy) for name in BROKERS if name != TARGET]
-    for proxy, name in others:
-        haproxy_command(proxy, f"disable server rabbitmq/{name}")
+    others = [name for name in BROKERS if name != TARGET]
+    each_proxy(haproxy, [f"disable server rabbitmq/{name}" for name in others])
     try:
         yield
     finally:
-        for proxy, name in others:
-            haproxy_command(proxy, f"enable server rabbitmq/{name}")
+        each_proxy(haproxy, [f"enable server rabbitmq/{name}" for name in others])
 
 
 def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
-    """Put the task queue's quorum leader on the broker under test, or on another one.
+    """Put the task queue's quorum leader on the broker under test, or on another one; return it.
 
     Removing and re-adding the leader's replica makes the others elect a new
     leader among themselves.
     """
+    placed_leader = ""
 
     def placed() -> bool:
-        leader = queue_state(broker, "celery")["leader"]
+        nonlocal placed_leader
+        state = queue_state(broker, "celery")
+        leader = state["leader"]
         if (leader == f"rabbit@{TARGET}") == on_target:
-            return True
+            # Placed once every member is back online (a re-added replica catches up first).
+            placed_leader = leader if len(state["online"]) == len(BROKERS) else ""
+            return bool(placed_leader)
         node = leader.split("@", 1)[1]
         root(get(broker, node), f"rabbitmq-queues delete_member --vhost {VHOST} celery {leader}")
         root(get(broker, node), f"rabbitmq-queues add_member --vhost {VHOST} celery {leader}")
         return False
 
-    assert wait_for(placed, timeout=90, interval=2), f"could not place the leader (on target: {on_target})"
-    assert wait_for(lambda: len(queue_state(broker, "celery")["online"]) == len(BROKERS), timeout=60)
-    return queue_state(broker, "celery")["leader"]
+    assert wait_for(placed, timeout=150, interval=1), f"could not place the leader (on target: {on_target})"
+    return placed_leader
 
 
 def versions(haproxy: testinfra.host.Host) -> dict[str, str]:
@@ -163,13 +171,22 @@ class Run(FaultRun):
             self.eta_due[token] = started + ETA_COUNTDOWN_S
 
     def pin(self) -> None:
-        """Workers and publisher connect through HAProxy to the broker under test."""
-        with only_target_serving(self.haproxy), ThreadPoolExecutor() as pool:
-            list(pool.map(lambda w: restart_pool(w, "celery-default", WORKER_LOG), self.workers.values()))
+        """Workers and publisher connect through HAProxy to the broker under test.
+
+        With only that broker serving, both proxies end every session; each
+        worker reconnects at once, as it does after a fault, and so lands on it.
+        Cheaper than restarting the pools: no process starts.
+        """
+        with only_target_serving(self.haproxy):
+            cut_at = time.time()
+            each_proxy(self.haproxy, [f"shutdown sessions server rabbitmq/{name}" for name in BROKERS])
+            reconnected = wait_for(lambda: all(self.reconnects(w, cut_at) for w in WORKERS), timeout=30)
+            assert reconnected, f"a worker did not reconnect within 30 s of its session being ended: {WORKER_LOG}"
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
 
-    def reconnects(self, worker: str) -> list[float]:
-        return reconnects(self.workers[worker], WORKER_LOG, self.fault_at)
+    def reconnects(self, worker: str, since: float = 0.0) -> list[float]:
+        """When the worker (re)connected after `since` (default: the fault)."""
+        return reconnects(self.workers[worker], WORKER_LOG, since or self.fault_at)
 
     def consuming_again(self, worker: str) -> list[float]:
         return consuming_again(self.reconnects(worker), self.done(worker))
@@ -201,8 +218,9 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     control = anchor = None
     if case.incident_runs:
         control, anchor = incident_runs(host, target_ip)
-        control.prepare()
-        anchor.prepare()
+        # Each restarts its own worker's pool: side by side, not one after the other.
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda run: run.prepare(), (control, anchor)))
     assert wait_for(lambda: all(run.done(w) for w in WORKERS), timeout=60), "no task done before"
     run.publish_countdown_tasks()
     # Opened last, so that HAProxy's own inactivity timeout cannot end the

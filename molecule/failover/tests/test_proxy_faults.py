@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import failover_results
 import pytest
@@ -84,8 +85,8 @@ def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, pla
     run = ProxyRun(host, name, playbook_runner_at)
     assert wait_for(lambda: stack_whole(host), timeout=90), "the stack is not whole before the fault"
     # Restarted, each worker connects to the first proxy of its list.
-    for worker in run.workers.values():
-        restart_pool(worker, "celery-default", WORKER_LOG)
+    with ThreadPoolExecutor() as pool:
+        list(pool.map(lambda worker: restart_pool(worker, "celery-default", WORKER_LOG), run.workers.values()))
     run.publisher.start()
     assert wait_for(lambda: all(run.done(w) for w in WORKERS), timeout=60), "no task done before the fault"
     run.fault_at = time.time()
