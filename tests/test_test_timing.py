@@ -22,35 +22,43 @@ def test_the_quoted_runs_passed_within_cis_cap() -> None:
         assert run["make_test_s"] <= test_timing.CI_CAP_S, f"{run['commit']}: {run['make_test_s']} s"
 
 
-def test_every_step_and_test_module_has_a_row(tmp_path: Path) -> None:
-    molecule = {
-        "wall_seconds": 30.0,
-        "scenarios": [
-            {
-                "scenario": "haproxy",
-                "result": "passed",
-                "seconds": 30.0,
-                "steps": [
-                    {"step": "destroy", "seconds": 2.0, "result": "successful"},
-                    {
-                        "step": "verify",
-                        "seconds": 20.0,
-                        "result": "successful",
-                        "tests": [
-                            {"test": "tests/test_a.py::one", "seconds": 5.0, "outcome": "passed"},
-                            {"test": "tests/test_a.py::two", "seconds": 6.0, "outcome": "passed"},
-                        ],
-                    },
-                    {"step": "destroy", "seconds": 3.0, "result": "successful"},
-                ],
-            }
-        ],
-    }
-    rows = test_timing.step_rows([{"molecule": molecule}])
+MOLECULE = {
+    "wall_seconds": 30.0,
+    "scenarios": [
+        {
+            "scenario": "haproxy",
+            "result": "passed",
+            "seconds": 30.0,
+            "steps": [
+                {"step": "destroy", "seconds": 2.0, "result": "successful"},
+                {
+                    "step": "verify",
+                    "seconds": 20.0,
+                    "result": "successful",
+                    "tests": [
+                        {"test": "tests/test_a.py::one", "seconds": 5.0, "outcome": "passed"},
+                        {"test": "tests/test_a.py::two", "seconds": 6.0, "outcome": "passed"},
+                    ],
+                },
+                {"step": "destroy", "seconds": 3.0, "result": "successful"},
+            ],
+        }
+    ],
+}
+
+
+def test_every_step_and_test_module_has_a_row() -> None:
+    rows = test_timing.step_rows([{"molecule": MOLECULE}])
     assert "| haproxy | destroy | 2 |" in rows
     assert "| haproxy | &nbsp;&nbsp;test_a.py | 11 |" in rows
     assert "| haproxy | destroy (end) | 3 |" in rows
     assert "| haproxy | **total** | 30 |" in rows
+
+
+def test_the_readme_table_has_a_row_per_scenario_and_sums_both_destroys() -> None:
+    rows = test_timing.summary_rows([{"molecule": MOLECULE}, {"molecule": MOLECULE}])
+    assert rows[0] == "| scenario | verify | destroy | total |"
+    assert rows[2:] == ["| haproxy | 20 / 20 | 5 / 5 | 30 / 30 |"]
 
 
 def test_a_failed_run_is_not_adopted(tmp_path: Path) -> None:

@@ -82,13 +82,41 @@ def measurements_block(reference: dict[str, list[Run]]) -> str:
     return "\n".join([BEGIN, *lines, "", *step_rows(runs), END])
 
 
+# The README's table: Molecule's steps, in the order they run (destroy: both of them together).
+SUMMARY_STEPS = ("create", "prepare", "converge", "idempotence", "verify", "destroy")
+
+
+def summary_rows(runs: list[Run]) -> list[str]:
+    """One row per scenario, one column per step: each run's seconds, "run 1 / run 2"."""
+    per_run: list[dict[str, dict[str, float]]] = []
+    for run in runs:
+        scenarios: dict[str, dict[str, float]] = {}
+        for scenario in run["molecule"]["scenarios"]:
+            steps = scenarios.setdefault(scenario["scenario"], {"total": scenario["seconds"]})
+            for step in scenario["steps"]:
+                steps[step["step"]] = steps.get(step["step"], 0.0) + step["seconds"]
+        per_run.append(scenarios)
+    names = list(dict.fromkeys(name for scenarios in per_run for name in scenarios))
+    columns = [step for step in SUMMARY_STEPS if any(step in s.get(n, {}) for s in per_run for n in names)]
+    rows = ["| scenario | " + " | ".join([*columns, "total"]) + " |", "|---|" + "---:|" * (len(columns) + 1)]
+    for name in names:
+
+        def cell(step: str, name: str = name) -> str:
+            return " / ".join(f"{s[name][step]:.0f}" if step in s.get(name, {}) else "-" for s in per_run)
+
+        rows.append(f"| {name} | " + " | ".join(cell(step) for step in [*columns, "total"]) + " |")
+    return rows
+
+
 def headline_block(reference: dict[str, list[Run]]) -> str:
-    totals = " and ".join(f"{run['make_test_s']} s ({minutes(run['make_test_s'])})" for run in reference["runs"])
+    runs = reference["runs"]
+    totals = " and ".join(f"{run['make_test_s']} s ({minutes(run['make_test_s'])})" for run in runs)
     line = (
         f"- `make test` from a fresh clone on 2 cores, all passing: {totals}; the project's budget is "
-        f"{minutes(BUDGET_S)}. Every step timed: [docs/measurements.md](docs/measurements.md#test-time)."
+        f"{minutes(BUDGET_S)}. Seconds per Molecule step, run 1 / run 2 (scenarios run two at a time); every "
+        "test module timed: [docs/measurements.md](docs/measurements.md#test-time)."
     )
-    return "\n".join([HEADLINE_BEGIN, line, HEADLINE_END])
+    return "\n".join([HEADLINE_BEGIN, line, "", *summary_rows(runs), HEADLINE_END])
 
 
 def generated(reference: dict[str, list[Run]]) -> list[tuple[Path, str, str, str]]:
