@@ -28,16 +28,17 @@ def stack_whole(pytestconfig: pytest.Config) -> Iterator[None]:
     def host(name: str) -> testinfra.host.Host:
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=pytestconfig.option.ansible_inventory)
 
-    brokers = [(host(name), len(cluster)) for cluster in CLUSTERS for name in cluster]
+    # One node per cluster: its running nodes are every node of the cluster only when each broker runs.
+    seeds = [(host(cluster[0]), len(cluster)) for cluster in CLUSTERS]
     proxies = [host(name) for name in PROXIES]
 
     def whole() -> bool:
-        return all(cluster_running(broker, nodes) for broker, nodes in brokers) and all(
+        return all(cluster_running(seed, nodes) for seed, nodes in seeds) and all(
             haproxy_server_status(proxy) == dict.fromkeys(CLUSTERS[0], "UP") for proxy in proxies
         )
 
     def state() -> str:
-        return f"{[cluster_running(b, n) for b, n in brokers]}, {[haproxy_server_status(p) for p in proxies]}"
+        return f"{[cluster_running(s, n) for s, n in seeds]}, {[haproxy_server_status(p) for p in proxies]}"
 
     assert wait_for(whole, timeout=WHOLE_TIMEOUT_S), f"not whole before the test: {state()}"
     yield
