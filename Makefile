@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios (override to run a few), started in this order,
 # MOLECULE_JOBS at a time: the longest first, so the lanes end close together.
-SCENARIOS ?= failover rabbitmq celery_worker haproxy testhosts
+SCENARIOS ?= failover roles testhosts
 MOLECULE_JOBS ?= 2
 LAB_INVENTORY := inventories/lab
 # This checkout as the collection celery_fleet.fleet, where ansible.cfg's

@@ -125,7 +125,7 @@ def test_outside() -> None:
 
 
 def test_effective_values_are_the_defaults_under_the_scenarios_group_vars() -> None:
-    values = inputs.effective_values("celery_worker", "celery_worker", ["celery_workers"])
+    values = inputs.effective_values("celery_worker", "roles", ["celery_workers"])
     assert values["celery_worker_max_tasks_per_child"] == 20
     assert values["celery_worker_broker_heartbeat"] == 10
     assert set(values) == set(role_inputs.role_input_names(main_options("celery_worker")))

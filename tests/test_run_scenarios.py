@@ -13,6 +13,7 @@ from run_scenarios import Outcome, StepTiming, StepTracker
 
 # A `molecule test -s haproxy` log as Molecule 26 wrote it, colours and all
 # (most of the framed Ansible output cut): its verify fails at the 9th test.
+# (That scenario's tests are now part of `roles`; the log's format is the same.)
 RECORDED = Path(__file__).parent / "data" / "molecule-haproxy-verify-failed.log"
 
 
@@ -82,9 +83,9 @@ def test_a_step_molecule_never_ends_is_unfinished() -> None:
 def test_other_lines_naming_a_step_are_not_markers() -> None:
     tracker = StepTracker()
     lines = [
-        "INFO     haproxy ➜ verify: Executing\n",
-        "INFO     haproxy ➜ verify: Executing Testinfra tests found in molecule/haproxy/tests/...\n",
-        "haproxy ➜ verify: Executed: Successful\n",
+        "INFO     roles ➜ verify: Executing\n",
+        "INFO     roles ➜ verify: Executing Testinfra tests found in molecule/roles/tests/...\n",
+        "roles ➜ verify: Executed: Successful\n",
         "  │ ok: [haproxy-trixie] => Executing\n",
     ]
     events = [event for line in lines for event in tracker.feed(line, 1.0)]
@@ -147,17 +148,17 @@ def test_only_a_scenario_given_a_niceness_runs_under_nice() -> None:
 
 def outcomes(tmp_path: Path) -> list[Outcome]:
     failover = (StepTiming("create", 20.4, "successful"), StepTiming("converge", 241.2, "successful"))
-    haproxy = (StepTiming("verify", 31.0, "failed"), StepTiming("destroy", 4.0, "successful"))
+    roles = (StepTiming("verify", 31.0, "failed"), StepTiming("destroy", 4.0, "successful"))
     return [
         Outcome("failover", 0, 612.4, tmp_path / "failover.log", failover),
-        Outcome("haproxy", 1, 301.0, tmp_path / "haproxy.log", haproxy),
+        Outcome("roles", 1, 301.0, tmp_path / "roles.log", roles),
     ]
 
 
 def test_summary_lists_every_scenario_in_order(tmp_path: Path) -> None:
     rows = run_scenarios.summary(outcomes(tmp_path))
     assert rows[1].split() == ["failover", "passed", "612"]
-    assert rows[2].split() == ["haproxy", "FAILED", "301"]
+    assert rows[2].split() == ["roles", "FAILED", "301"]
 
 
 def test_the_timing_table_has_each_step_a_total_per_scenario_and_the_wall_time(tmp_path: Path) -> None:
@@ -167,9 +168,9 @@ def test_the_timing_table_has_each_step_a_total_per_scenario_and_the_wall_time(t
         ["failover", "create", "20"],
         ["failover", "converge", "241"],
         ["failover", "total", "612"],
-        ["haproxy", "verify", "31", "failed"],
-        ["haproxy", "destroy", "4"],
-        ["haproxy", "total", "301"],
+        ["roles", "verify", "31", "failed"],
+        ["roles", "destroy", "4"],
+        ["roles", "total", "301"],
         ["wall", "time", "640"],
     ]
 
@@ -178,7 +179,7 @@ def test_the_timing_record_is_json(tmp_path: Path) -> None:
     record = json.loads(json.dumps(run_scenarios.timing_record(outcomes(tmp_path), 640.34)))
     assert record["wall_seconds"] == 640.3
     assert record["scenarios"][1] == {
-        "scenario": "haproxy",
+        "scenario": "roles",
         "result": "failed",
         "seconds": 301.0,
         "steps": [

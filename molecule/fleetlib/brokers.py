@@ -28,3 +28,13 @@ def health_agent_reply(host: testinfra.host.Host, broker: str) -> str:
     port = role_defaults("rabbitmq")["rabbitmq_health_agent_port"]
     script = f"import socket, sys; print(socket.create_connection((sys.argv[1], {port}), 2).recv(200).decode())"
     return host.check_output(f"python3 -c '{script}' {broker}").strip()
+
+
+def cluster_running(broker: testinfra.host.Host, nodes: int) -> bool:
+    """Whether the broker's node answers rabbitmqctl and sees `nodes` running nodes in its cluster, no partition."""
+    with broker.sudo():
+        status = broker.run("rabbitmqctl --formatter json cluster_status")
+    if status.rc != 0:
+        return False
+    cluster = json.loads(status.stdout)
+    return len(cluster["running_nodes"]) == nodes and not cluster["partitions"]

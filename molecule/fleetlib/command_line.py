@@ -1,11 +1,10 @@
-"""The tests of a role's int and bool variables from the command line, shared by the role scenarios.
+"""The tests of a role's int and bool variables from the command line, shared by the roles.
 
-Molecule's testinfra verifier runs only a scenario's own tests/ directory, so
-each of the rabbitmq, haproxy and celery_worker scenarios has a
-tests/test_values_from_the_command_line.py with one subclass of
-`CommandLineValues` naming its hosts (`RoleInputs`); pytest collects the
-inherited tests there. This base class is not collected itself (its name does
-not start with "Test").
+The roles scenario's tests/test_values_from_the_command_line.py has one
+subclass of `CommandLineValues` per role (rabbitmq, haproxy, celery_worker),
+each naming that role's hosts (`RoleInputs`); pytest collects the inherited
+tests there. This base class is not collected itself (its name does not start
+with "Test").
 
 Two tests per role: every bad value `inputs.cases()` generates is refused
 before any change (one run, each case an inventory alias of `target`), and

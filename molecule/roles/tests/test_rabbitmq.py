@@ -16,8 +16,10 @@ from fleetlib.hosts import container_address, get
 from fleetlib.playbooks import assert_failed_before_any_change
 from fleetlib.project import PROJECT_DIR, role_defaults, scenario_group_vars
 
-SCENARIO_DIR = PROJECT_DIR / "molecule" / "rabbitmq"
-SCENARIO_VARS = scenario_group_vars("rabbitmq")
+testinfra_hosts = ["ansible://rabbitmq_trixie", "ansible://rabbitmq_bookworm"]
+
+SCENARIO_DIR = PROJECT_DIR / "molecule" / "roles"
+SCENARIO_VARS = scenario_group_vars("roles")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
 VHOST = "celery"
@@ -140,15 +142,15 @@ def test_prometheus_metrics_are_served(host: testinfra.host.Host) -> None:
 
 
 def inventory_for(names: list[str], **group_vars: object) -> dict[str, object]:
-    """A throw-away inventory over existing containers, as one cluster group."""
+    """A throw-away inventory over existing containers, as one cluster group: `rabbitmq`, the role's default and
+    a group the converge's play targets."""
     return {
         "all": {
             "children": {
-                "pair": {
+                "rabbitmq": {
                     "hosts": {name: {} for name in names},
                     "vars": {
                         "ansible_connection": "community.docker.docker",
-                        "rabbitmq_cluster_group": "pair",
                         **group_vars,
                     },
                 }
@@ -159,9 +161,7 @@ def inventory_for(names: list[str], **group_vars: object) -> dict[str, object]:
 
 def test_two_node_inventory_fails_early_with_reason(host: testinfra.host.Host, playbook_runner: Runner) -> None:
     names = cluster_hosts_once(host)
-    inventory = inventory_for(
-        names[:2], rabbitmq_app_password="x", rabbitmq_monitoring_password="y", rabbitmq_cluster_group="pair"
-    )
+    inventory = inventory_for(names[:2], rabbitmq_app_password="x", rabbitmq_monitoring_password="y")
     result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory)
     assert_failed_before_any_change(result, "Quorum queues need an odd number of at least 3 nodes")
 

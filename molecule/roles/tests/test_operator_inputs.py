@@ -19,16 +19,16 @@ from fleetlib.playbooks import assert_failed_before_any_change, run_ansible, run
 from fleetlib.project import PROJECT_DIR, scenario_group_vars
 
 # One host runs these: each case is a whole-fleet playbook run.
-testinfra_hosts = ["ansible://cw-rabbitmq-1"]
+testinfra_hosts = ["ansible://rmq-trixie-1"]
 
 SITE = PROJECT_DIR / "playbooks" / "site.yml"
-SCENARIO_VARS = scenario_group_vars("celery_worker")
+SCENARIO_VARS = scenario_group_vars("roles")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
 CONFIG_FILES = {
-    "cw-rabbitmq-1": "/etc/rabbitmq/rabbitmq.conf",
-    "cw-haproxy": "/etc/haproxy/haproxy.cfg",
-    "cw-worker-trixie": "/etc/supervisor/supervisord.conf",
+    "rmq-trixie-1": "/etc/rabbitmq/rabbitmq.conf",
+    "haproxy-trixie": "/etc/haproxy/haproxy.cfg",
+    "worker-trixie": "/etc/supervisor/supervisord.conf",
 }
 
 
@@ -58,6 +58,7 @@ def leaked(output: str, secret_values: dict[str, str]) -> list[str]:
     return [name for name, value in secret_values.items() if value in output]
 
 
+@pytest.mark.usefixtures("stack_whole")
 def test_secrets_never_appear_in_verbose_output(
     host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
 ) -> None:
@@ -116,7 +117,7 @@ def test_an_unreachable_broker_stops_the_run_before_any_change(
             {
                 "all": {
                     "hosts": {
-                        "cw-rabbitmq-3": {
+                        "rmq-trixie-3": {
                             "ansible_connection": "ssh",
                             "ansible_host": "192.0.2.1",
                             "ansible_ssh_common_args": "-o ConnectTimeout=3 -o StrictHostKeyChecking=no",

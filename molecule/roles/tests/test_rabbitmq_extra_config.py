@@ -13,7 +13,7 @@ from fleetlib.project import scenario_group_vars
 
 testinfra_hosts = ["ansible://rabbitmq_trixie", "ansible://rabbitmq_bookworm"]
 
-EXTRA = scenario_group_vars("rabbitmq")["all"]["rabbitmq_extra_config"]
+EXTRA = scenario_group_vars("roles")["all"]["rabbitmq_extra_config"]
 
 
 def test_the_extra_setting_is_in_rabbitmq_conf(host: testinfra.host.Host) -> None:
@@ -37,5 +37,5 @@ def test_a_key_the_role_sets_is_refused_before_any_change(
     playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     bad = {"rabbitmq_extra_config": {"vm_memory_high_watermark.relative": 0.5, "heartbeat": 30}}
-    result = playbook_runner_at("molecule/rabbitmq/converge.yml", "--extra-vars", json.dumps(bad))
+    result = playbook_runner_at("molecule/roles/converge.yml", "--extra-vars", json.dumps(bad))
     assert_failed_before_any_change(result, "remove the key and set rabbitmq_heartbeat: 30 instead")

@@ -14,7 +14,7 @@ from fleetlib.proxies import haproxy_command
 
 testinfra_hosts = ["ansible://haproxy"]
 
-EXTRA = {name: lines for name, lines in scenario_group_vars("haproxy")["haproxy"].items() if "_extra_" in name}
+EXTRA = {name: lines for name, lines in scenario_group_vars("roles")["haproxy"].items() if "_extra_" in name}
 HEADERS = {
     "haproxy_extra_global": "global",
     "haproxy_extra_defaults": "defaults",

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import amqp
+import pytest
 import testinfra.host
 from fleetlib.bounds import haproxy_detection_bound_s
 from fleetlib.brokers import amqp_connection, health_agent_reply
@@ -18,10 +19,10 @@ from testinfra.backend.base import CommandResult
 
 testinfra_hosts = ["ansible://haproxy"]
 
-SCENARIO_VARS = scenario_group_vars("haproxy")
+SCENARIO_VARS = scenario_group_vars("roles")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 ROLE_DEFAULTS = role_defaults("haproxy")
-BROKERS = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
+BROKERS = ("rmq-trixie-1", "rmq-trixie-2", "rmq-trixie-3")
 
 
 def all_up(host: testinfra.host.Host) -> bool:
@@ -47,7 +48,8 @@ def test_installed_config_is_valid_without_a_warning(host: testinfra.host.Host) 
 
 
 def test_reference_file_is_valid_as_shipped_without_a_warning(host: testinfra.host.Host) -> None:
-    # The brokers here carry the reference's server names (Docker's DNS resolves them), so it is checked as is.
+    # The Debian 13 brokers carry the reference's server names as network aliases (Docker's DNS resolves them,
+    # molecule.yml), so it is checked as is.
     name = host.backend.get_hostname()
     subprocess.run(
         ["docker", "cp", str(PROJECT_DIR / "haproxy" / "haproxy.cfg"), f"{name}:/root/reference.cfg"], check=True
@@ -75,14 +77,15 @@ def test_prometheus_exporter_serves_metrics(host: testinfra.host.Host) -> None:
     assert "haproxy_backend_active_servers" in body
 
 
+@pytest.mark.usefixtures("stack_whole")
 def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host) -> None:
-    broker = get(host, "rabbitmq-3")
+    broker = get(host, "rmq-trixie-3")
     assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
     with broker.sudo():
         broker.check_output("systemctl kill --signal=SIGKILL rabbitmq-server")
     killed = time.monotonic()
     marked_down = wait_for(
-        lambda: haproxy_server_status(host)["rabbitmq-3"].startswith("DOWN"), timeout=30, interval=0.1
+        lambda: haproxy_server_status(host)["rmq-trixie-3"].startswith("DOWN"), timeout=30, interval=0.1
     )
     elapsed = time.monotonic() - killed
     with broker.sudo():
@@ -92,15 +95,16 @@ def test_killed_broker_is_marked_down_within_the_bound(host: testinfra.host.Host
     assert wait_for(lambda: all_up(host), timeout=120), haproxy_server_status(host)
 
 
+@pytest.mark.usefixtures("stack_whole")
 def test_a_broker_in_maintenance_is_taken_out_and_put_back(host: testinfra.host.Host) -> None:
     """`rabbitmq-upgrade drain` (maintenance mode) closes the node's listeners: HAProxy's check and its
     health agent both see it, and it is out until `rabbitmq-upgrade revive`."""
-    broker = get(host, "rabbitmq-2")
+    broker = get(host, "rmq-trixie-2")
     assert wait_for(lambda: all_up(host), timeout=30), haproxy_server_status(host)
     with broker.sudo():
         broker.check_output("rabbitmq-upgrade drain")
     try:
-        out = wait_for(lambda: haproxy_server_status(host)["rabbitmq-2"].startswith("DOWN"), timeout=30)
+        out = wait_for(lambda: haproxy_server_status(host)["rmq-trixie-2"].startswith("DOWN"), timeout=30)
     finally:
         with broker.sudo():
             broker.check_output("rabbitmq-upgrade revive")
@@ -112,6 +116,7 @@ def test_every_health_agent_says_its_broker_can_serve(host: testinfra.host.Host)
     assert {broker: health_agent_reply(host, broker) for broker in BROKERS} == dict.fromkeys(BROKERS, "up")
 
 
+@pytest.mark.usefixtures("stack_whole")
 def test_config_change_reloads_without_dropping_connections(
     host: testinfra.host.Host, playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:

@@ -16,7 +16,7 @@ from fleetlib.waits import wait_for
 
 testinfra_hosts = ["ansible://celery_workers"]
 
-SCENARIO_VARS = scenario_group_vars("celery_worker")
+SCENARIO_VARS = scenario_group_vars("roles")
 ROLE_DEFAULTS = role_defaults("celery_worker")
 MAX_TASKS_PER_CHILD = SCENARIO_VARS["celery_workers"]["celery_worker_max_tasks_per_child"]
 LEAK_PER_TASK = 5
@@ -46,7 +46,7 @@ with Connection(sys.argv[1], connect_timeout=10) as connection:
 
 def client(host: testinfra.host.Host) -> Celery:
     """A Celery client on the control node, configured like the workers, through the proxy."""
-    proxy = container_address(get(host, "cw-haproxy"))
+    proxy = container_address(get(host, "haproxy-trixie"))
     config = FleetConfig(broker_endpoints=[f"{proxy}:5672"], user=APP_USER, password=APP_PASSWORD, vhost=APP_VHOST)
     app = Celery("client", set_as_current=False)
     app.conf.update(celery_settings(config))
@@ -54,7 +54,7 @@ def client(host: testinfra.host.Host) -> Celery:
 
 
 def queue_drained(host: testinfra.host.Host) -> bool:
-    queues = rabbitmqctl_json(get(host, "cw-rabbitmq-1"), "list_queues", "--vhost", "celery", "name", "messages")
+    queues = rabbitmqctl_json(get(host, "rmq-trixie-1"), "list_queues", "--vhost", "celery", "name", "messages")
     return all(queue["messages"] == 0 for queue in queues if queue["name"] == "celery")
 
 
@@ -111,7 +111,7 @@ def recorded(host: testinfra.host.Host, token: str) -> bool:
     """Whether either worker ran the `record` task with this token."""
     workers = [
         host,
-        get(host, "cw-worker-bookworm" if "trixie" in host.backend.get_hostname() else "cw-worker-trixie"),
+        get(host, "worker-bookworm" if "trixie" in host.backend.get_hostname() else "worker-trixie"),
     ]
     return any(
         worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string for worker in workers
@@ -126,9 +126,9 @@ def test_a_task_round_trips(host: testinfra.host.Host) -> None:
 
 
 def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host) -> None:
-    if host.backend.get_hostname() != "cw-worker-trixie":
+    if host.backend.get_hostname() != "worker-trixie":
         pytest.skip("one run feeds and measures both workers")
-    before = {name: pool_pids(get(host, name)) for name in ("cw-worker-trixie", "cw-worker-bookworm")}
+    before = {name: pool_pids(get(host, name)) for name in ("worker-trixie", "worker-bookworm")}
     with client(host) as app:
         for _ in range(LEAK_TASKS):
             app.send_task("celery_fleet_app.tasks.leak_descriptors", args=[LEAK_PER_TASK])
@@ -150,7 +150,7 @@ def baseline_descriptors(host: testinfra.host.Host) -> int:
 def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host.Host) -> None:
     """With the app user denied `configure` (which every exchange.declare and queue.declare needs, even of an
     existing object), a restarted worker consumes and a new publisher publishes: neither declares anything."""
-    broker = get(host, "cw-rabbitmq-1")
+    broker = get(host, "rmq-trixie-1")
     log = f"{ROLE_DEFAULTS['celery_worker_log_dir']}/celery-default-00.log"
     with broker.sudo():
         broker.check_output("rabbitmqctl set_permissions --vhost celery celery '^$' '.*' '.*'")
@@ -213,16 +213,16 @@ def test_topology_matches_what_kombu_declares(host: testinfra.host.Host) -> None
     """The role's deploy-time topology is exactly what kombu itself declares for the queue `celery`.
 
     kombu declares into a scratch vhost, set up like the app's, through the proxy with the app's user."""
-    if host.backend.get_hostname() != "cw-worker-trixie":
+    if host.backend.get_hostname() != "worker-trixie":
         pytest.skip("one worker's kombu declares into the scratch vhost")
-    broker = get(host, "cw-rabbitmq-1")
+    broker = get(host, "rmq-trixie-1")
     with broker.sudo():
         broker.run(f"rabbitmqctl delete_vhost {KOMBU_VHOST}")  # left over from an interrupted run
         broker.check_output(f"rabbitmqctl add_vhost {KOMBU_VHOST} --default-queue-type quorum")
     try:
         with broker.sudo():
             broker.check_output(f"rabbitmqctl set_permissions --vhost {KOMBU_VHOST} {APP_USER} '.*' '.*' '.*'")
-        url = broker_url(["cw-haproxy:5672"], APP_USER, APP_PASSWORD, KOMBU_VHOST)
+        url = broker_url(["haproxy-trixie:5672"], APP_USER, APP_PASSWORD, KOMBU_VHOST)
         python = f"{ROLE_DEFAULTS['celery_worker_venv']}/bin/python"
         declared = host.run("%s -c %s %s", python, KOMBU_DECLARES, url)
         assert declared.rc == 0, declared.stderr

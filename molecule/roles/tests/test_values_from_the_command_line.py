@@ -1,23 +1,26 @@
-"""The rabbitmq role's int and bool variables from the command line: strings work as YAML, bad values are refused.
+"""Each role's int and bool variables from the command line: strings work as YAML, bad values are refused.
 
-The shared tests are fleetlib.command_line's; this names the scenario's hosts and adds the issue's case,
-`-e rabbitmq_consumer_timeout=3600000`, which puts the node's value back when it is done (so no other module
-needs to run before this one).
+The shared tests are fleetlib.command_line's; the three classes here name each role's hosts in this scenario.
+The rabbitmq one adds the issue's case, `-e rabbitmq_consumer_timeout=3600000`, which puts the node's value back
+when it is done (so no other module needs to run before this one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fleetlib import inputs
 from fleetlib.command_line import CommandLineValues, RoleInputs
 
 CLUSTERS = {
-    "rabbitmq_trixie": ["rmq-trixie-1", "rmq-trixie-2", "rmq-trixie-3"],
+    "rabbitmq": ["rmq-trixie-1", "rmq-trixie-2", "rmq-trixie-3"],
     "rabbitmq_bookworm": ["rmq-bookworm-1", "rmq-bookworm-2", "rmq-bookworm-3"],
 }
+PROXIES = ["haproxy-trixie", "haproxy-bookworm"]
+WORKERS = ["worker-trixie", "worker-bookworm"]
 # The aliases of the refusal cases are the trixie seed; the runs that converge touch one node each, not a seed
 # (a seed also sets the users, which read no int or bool): strings and JSON on trixie, the issue's command on
 # bookworm (RabbitMQ 3.10).
@@ -36,7 +39,7 @@ def consumer_timeout(node: str) -> tuple[str, str]:
 class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
     role_inputs = RoleInputs(
         role="rabbitmq",
-        scenario="rabbitmq",
+        scenario="roles",
         playbook="playbooks/rabbitmq.yml",
         group="rabbitmq",
         target=SEED,
@@ -48,8 +51,8 @@ class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
             "/etc/systemd/system/rabbitmq-health-agent.service",
         ],
         node=NODE,
-        node_groups=["rabbitmq_trixie"],
-        converge="molecule/rabbitmq/converge.yml",
+        node_groups=["rabbitmq", "rabbitmq_trixie"],
+        converge="molecule/roles/converge.yml",
         # Every node: the role names a cluster's nodes from every member's facts, so a run --limit'ed to one node
         # takes the others' from this cache (and the aliases take the seed's).
         fact_hosts=[node for nodes in CLUSTERS.values() for node in nodes],
@@ -67,7 +70,8 @@ class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
         assert run.returncode == 0, run.changes()
         assert consumer_timeout(CHANGED_NODE) == before
 
-    @pytest.mark.usefixtures("consumer_timeout_put_back")
+    # stack_whole first: its check after the test comes after the setting is put back.
+    @pytest.mark.usefixtures("stack_whole", "consumer_timeout_put_back")
     def test_the_issues_consumer_timeout_from_the_command_line_is_applied(
         self, facts: Path, scenario_inventory: Path
     ) -> None:
@@ -76,3 +80,42 @@ class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
         run = self.converge(CHANGED_NODE, facts, scenario_inventory, "-e", "rabbitmq_consumer_timeout=3600000")
         assert run.returncode == 0, run.changes()
         assert consumer_timeout(CHANGED_NODE) == ("consumer_timeout = 3600000", "{ok,3600000}")
+
+
+def on_both_releases(role: str, group: str, hosts: list[str], role_files: list[str], **more: Any) -> RoleInputs:
+    """A role on a Debian 13 and a Debian 12 host, applied by playbooks/<group>.yml: the refusal cases' aliases
+    are the first host, the values-as-YAML runs converge the second."""
+    return RoleInputs(
+        role=role,
+        scenario="roles",
+        playbook=f"playbooks/{group}.yml",
+        group=group,
+        target=hosts[0],
+        role_files=role_files,
+        node=hosts[1],
+        fact_hosts=hosts,
+        **more,
+    )
+
+
+class TestHaproxyValuesFromTheCommandLine(CommandLineValues):
+    role_inputs = on_both_releases(
+        "haproxy", "haproxy", PROXIES, ["/etc/haproxy/haproxy.cfg"], other_groups={"rabbitmq": CLUSTERS["rabbitmq"]}
+    )
+
+
+class TestCeleryWorkerValuesFromTheCommandLine(CommandLineValues):
+    role_inputs = on_both_releases(
+        "celery_worker",
+        "celery_workers",
+        WORKERS,
+        [
+            "/etc/celery-fleet/app.json",
+            "/etc/supervisor/supervisord.conf",
+            "/etc/supervisor/conf.d/celery-default.conf",
+            "/etc/sysctl.d/60-celery-worker.conf",
+        ],
+        node_groups=["celery_workers"],
+        alias_groups=["celery_workers"],
+        other_groups={"haproxy": PROXIES, "rabbitmq": CLUSTERS["rabbitmq"]},
+    )
