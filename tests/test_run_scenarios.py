@@ -133,19 +133,6 @@ def test_a_failing_scenarios_log_is_printed_whole(tmp_path: Path, capsys: pytest
     assert "\nmolecule test --scenario-name broken\n" in out
 
 
-def test_only_a_scenario_given_a_niceness_runs_under_nice() -> None:
-    assert run_scenarios.command_line("failover") == ["molecule", "test", "--scenario-name", "failover"]
-    assert run_scenarios.command_line("roles", 10) == [
-        "nice",
-        "-n",
-        "10",
-        "molecule",
-        "test",
-        "--scenario-name",
-        "roles",
-    ]
-
-
 def outcomes(tmp_path: Path) -> list[Outcome]:
     failover = (StepTiming("create", 20.4, "successful"), StepTiming("converge", 241.2, "successful"))
     roles = (StepTiming("verify", 31.0, "failed"), StepTiming("destroy", 4.0, "successful"))

@@ -11,11 +11,6 @@ seconds since the run began:
 
     [  312 s] failover      converge finished in 241 s
 
-The first scenario named is the longest: its lane decides when the run ends.
-On a busy machine it gets the CPU first; every other scenario runs under
-`nice` (--nice-others) and fills what the first leaves idle, so a shorter
-lane's converge does not stretch the longest one.
-
 A failing scenario's log is printed whole as soon as it ends, in one piece; a
 passing one's is only named. At the end come each scenario's result and the
 seconds of each of its steps, with verify's seconds per test module (each
@@ -36,7 +31,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -209,19 +203,13 @@ def molecule_env() -> dict[str, str]:
     return os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": _COLUMNS}
 
 
-def command_line(scenario: str, niceness: int = 0) -> list[str]:
-    """`molecule test` for one scenario, under `nice` when given a niceness."""
-    command = ["molecule", "test", "--scenario-name", scenario]
-    return ["nice", "-n", str(niceness), *command] if niceness else command
-
-
-def run(scenario: str, console: Console, log_dir: Path = LOG_DIR, niceness: int = 0) -> Outcome:
+def run(scenario: str, console: Console, log_dir: Path = LOG_DIR) -> Outcome:
     """`molecule test` one scenario, its output copied line by line to its log and read for step markers."""
     log = log_dir / f"{scenario}.log"
     tracker = StepTracker()
     start = time.monotonic()
     console.line(scenario, "started")
-    command = command_line(scenario, niceness)
+    command = ["molecule", "test", "--scenario-name", scenario]
     with (
         log.open("w", buffering=1) as output,
         subprocess.Popen(
@@ -306,16 +294,12 @@ def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
-    parser.add_argument(
-        "--nice-others", type=int, default=10, metavar="N", help="niceness of every scenario but the first (0: none)"
-    )
-    parser.add_argument("scenarios", nargs="+", help="started in this order as places free up (the longest first)")
+    parser.add_argument("scenarios", nargs="+", help="started in this order as places free up")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     console = Console()
-    niceness = [0] + [args.nice_others] * (len(args.scenarios) - 1)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        outcomes = list(pool.map(functools.partial(run, console=console), args.scenarios, repeat(LOG_DIR), niceness))
+        outcomes = list(pool.map(functools.partial(run, console=console), args.scenarios))
     wall_seconds = console.elapsed()
     TIMING_FILE.write_text(json.dumps(timing_record(outcomes, wall_seconds), indent=2) + "\n")
     tables = [*summary(outcomes), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
