@@ -53,6 +53,20 @@ def test_verify_counts_the_tests_and_names_the_failed_one_whole() -> None:
     assert f"verify FAILED after {verify.seconds:.0f} s (tests: 8 passed, 1 failed)" in events
 
 
+def test_an_outcome_wrapped_before_its_progress_is_counted() -> None:
+    # Molecule wraps a line too wide for COLUMNS, indenting the rest; the split can fall right after the outcome.
+    name = "tests/test_v.py::TestCeleryWorkerValues::test_values_on_the_command_line_work_as_yaml[json]"
+    tracker, _ = follow(
+        [
+            "INFO     [roles > verify] Executing\n",
+            f"  \u2502 {name} PASSED{' ' * 40}\n",
+            "  \u2502   [100%]\n",
+            "INFO     [roles > verify] Executed: Successful\n",
+        ]
+    )
+    assert tracker.steps[0].tests == (run_scenarios.CaseTiming(name, 2.0, "passed"),)
+
+
 def test_markers_without_colours_are_read_too() -> None:
     # NO_COLOR, or no terminal and no TERM: Molecule's plain form.
     tracker, events = follow(

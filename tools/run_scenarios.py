@@ -50,7 +50,8 @@ _STEP = re.compile(
 )
 # pytest -v (testinfra, in verify) ends each test's line with its outcome and
 # the progress so far: "tests/test_x.py::test_y[ansible://host] PASSED [ 14%]".
-_TEST = re.compile(r"(?P<outcome>PASSED|FAILED|ERROR) +\[ *\d+%\]$")
+# Wrapped right after the outcome, the rejoined pieces have no space before "[".
+_TEST = re.compile(r"(?P<outcome>PASSED|FAILED|ERROR) *\[ *\d+%\]$")
 # Molecule frames command output ("  │ ...") and wraps it at the terminal's
 # width (COLUMNS when there is none), indenting a wrapped line's rest by two
 # more spaces. A wide COLUMNS keeps most lines whole; the rest are rejoined.

@@ -1,0 +1,99 @@
+"""The collection as users install it: the built tarball, installed outside this checkout, and its
+site.yml run against the converged failover stack, after the faults: it must find nothing to change
+(the scenario's second run, in place of Molecule's idempotence step).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fleetlib.playbook_output import assert_nothing_changed
+from fleetlib.playbooks import run_playbook
+from fleetlib.project import PROJECT_DIR
+
+testinfra_hosts = ["ansible://fo-haproxy"]
+
+# One host of each tier site.yml deploys.
+TIERS = ("fo-rabbitmq-1", "fo-haproxy", "fo-worker-1")
+
+
+def user_env(install: Path) -> dict[str, str]:
+    """Only what a user's own setup would give: no ANSIBLE_* of this checkout or of
+    Molecule, no ansible.cfg (commands start in the install path), the collection
+    found only where it was installed (plus the `ansible` bundle, on Python's path).
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "MOLECULE_"))}
+    return env | {
+        "ANSIBLE_COLLECTIONS_PATH": str(install),
+        "ANSIBLE_PIPELINING": "true",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def installed_collection() -> Iterator[tuple[Path, list[str]]]:
+    """The tarball built from this checkout, installed into an empty path outside it: (path, tarball's files)."""
+    (PROJECT_DIR / ".cache").mkdir(exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir=PROJECT_DIR / ".cache", prefix="collection-build-") as build,
+        tempfile.TemporaryDirectory(prefix="celery-fleet-installed-") as install,
+    ):
+        galaxy = ["ansible-galaxy", "collection"]
+        subprocess.run([*galaxy, "build", str(PROJECT_DIR), "--output-path", build], check=True, timeout=300)
+        tarball = next(Path(build).glob("celery_fleet-fleet-*.tar.gz"))
+        with tarfile.open(tarball) as archive:
+            files = sorted(archive.getnames())
+        # --no-deps: Galaxy is unreachable, and the dependencies (ansible.posix,
+        # community.*) come with the `ansible` bundle, found on Python's path.
+        # In the user's environment: with this checkout's (or Molecule's) collections
+        # path, ansible-galaxy finds the checkout's link and installs nothing.
+        subprocess.run(
+            [*galaxy, "install", str(tarball), "-p", install, "--no-deps"],
+            check=True,
+            timeout=300,
+            env=user_env(Path(install)),
+            cwd=install,
+        )
+        yield Path(install), files
+
+
+def test_the_tarball_holds_what_users_run_and_nothing_else(installed_collection: tuple[Path, list[str]]) -> None:
+    _, files = installed_collection
+    # reference_app/: the celery_worker role's default app source ({{ role_path }}/../../reference_app).
+    needed = {
+        "MANIFEST.json",
+        "playbooks/site.yml",
+        "plugins/filter/run_phases.py",
+        "roles/rabbitmq/tasks/main.yml",
+        "reference_app/pyproject.toml",
+        "haproxy/haproxy.cfg",
+        "docs/rabbitmq.md",
+    }
+    assert needed - set(files) == set(), files
+    left_out = ("molecule/", "tests/", "tools/", "images/", "inventories/", ".cache/", "docs/testing.md")
+    assert [name for name in files if name.startswith(left_out)] == []
+
+
+def test_site_from_the_installed_tarball_finds_nothing_to_change(installed_collection: tuple[Path, list[str]]) -> None:
+    install, _ = installed_collection
+    env = user_env(install)
+    listed = subprocess.run(
+        ["ansible-galaxy", "collection", "list", "celery_fleet.fleet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=install,
+        check=False,
+    )
+    assert str(install / "ansible_collections") in listed.stdout, listed.stdout + listed.stderr
+    assert str(PROJECT_DIR) not in listed.stdout, listed.stdout
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    # A collection's playbook by its full name, as users call it.
+    assert_nothing_changed(run_playbook("celery_fleet.fleet.site", inventory, env=env, cwd=install), TIERS)
