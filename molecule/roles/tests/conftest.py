@@ -9,9 +9,8 @@ import testinfra
 from fleetlib.brokers import cluster_running
 from fleetlib.proxies import haproxy_server_status
 from fleetlib.waits import wait_for
+from roles_stack import CLUSTERS, PROXIES
 
-CLUSTERS = [[f"rmq-{release}-{n}" for n in (1, 2, 3)] for release in ("trixie", "bookworm")]
-PROXIES = ["haproxy-trixie", "haproxy-bookworm"]
 # A SIGKILLed or drained broker is back, rejoined and UP on both proxies well within this.
 WHOLE_TIMEOUT_S = 180
 
@@ -29,12 +28,12 @@ def stack_whole(pytestconfig: pytest.Config) -> Iterator[None]:
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=pytestconfig.option.ansible_inventory)
 
     # One node per cluster: its running nodes are every node of the cluster only when each broker runs.
-    seeds = [(host(cluster[0]), len(cluster)) for cluster in CLUSTERS]
+    seeds = [(host(cluster[0]), len(cluster)) for cluster in CLUSTERS.values()]
     proxies = [host(name) for name in PROXIES]
 
     def whole() -> bool:
         return all(cluster_running(seed, nodes) for seed, nodes in seeds) and all(
-            haproxy_server_status(proxy) == dict.fromkeys(CLUSTERS[0], "UP") for proxy in proxies
+            haproxy_server_status(proxy) == dict.fromkeys(CLUSTERS["rabbitmq"], "UP") for proxy in proxies
         )
 
     def state() -> str:

@@ -13,6 +13,7 @@ from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.hosts import container_address, get
 from fleetlib.project import role_defaults, scenario_group_vars
 from fleetlib.waits import wait_for
+from roles_stack import WORKERS
 
 testinfra_hosts = ["ansible://celery_workers"]
 
@@ -128,7 +129,7 @@ def test_a_task_round_trips(host: testinfra.host.Host) -> None:
 def test_max_tasks_per_child_bounds_a_descriptor_leak(host: testinfra.host.Host) -> None:
     if host.backend.get_hostname() != "worker-trixie":
         pytest.skip("one run feeds and measures both workers")
-    before = {name: pool_pids(get(host, name)) for name in ("worker-trixie", "worker-bookworm")}
+    before = {name: pool_pids(get(host, name)) for name in WORKERS}
     with client(host) as app:
         for _ in range(LEAK_TASKS):
             app.send_task("celery_fleet_app.tasks.leak_descriptors", args=[LEAK_PER_TASK])

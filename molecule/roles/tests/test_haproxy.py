@@ -15,6 +15,7 @@ from fleetlib.hosts import container_address, get
 from fleetlib.project import PROJECT_DIR, role_defaults, scenario_group_vars
 from fleetlib.proxies import haproxy_server_status
 from fleetlib.waits import wait_for
+from roles_stack import CLUSTERS
 from testinfra.backend.base import CommandResult
 
 testinfra_hosts = ["ansible://haproxy"]
@@ -22,7 +23,8 @@ testinfra_hosts = ["ansible://haproxy"]
 SCENARIO_VARS = scenario_group_vars("roles")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 ROLE_DEFAULTS = role_defaults("haproxy")
-BROKERS = ("rmq-trixie-1", "rmq-trixie-2", "rmq-trixie-3")
+# The brokers behind the proxies.
+BROKERS = CLUSTERS["rabbitmq"]
 
 
 def all_up(host: testinfra.host.Host) -> bool:

@@ -14,13 +14,8 @@ from typing import Any
 import pytest
 from fleetlib import inputs
 from fleetlib.command_line import CommandLineValues, RoleInputs
+from roles_stack import CLUSTERS, PROXIES, WORKERS
 
-CLUSTERS = {
-    "rabbitmq": ["rmq-trixie-1", "rmq-trixie-2", "rmq-trixie-3"],
-    "rabbitmq_bookworm": ["rmq-bookworm-1", "rmq-bookworm-2", "rmq-bookworm-3"],
-}
-PROXIES = ["haproxy-trixie", "haproxy-bookworm"]
-WORKERS = ["worker-trixie", "worker-bookworm"]
 # The aliases of the refusal cases are the trixie seed; the runs that converge touch one node each, not a seed
 # (a seed also sets the users, which read no int or bool): strings and JSON on trixie, the command on
 # bookworm (RabbitMQ 3.10).

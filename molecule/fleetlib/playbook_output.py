@@ -1,0 +1,64 @@
+"""What a playbook run printed (the default callback's text): its recap, the tasks it ran and changed, its diffs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable
+
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*")
+CHANGED_LINE = re.compile(r"^changed: \[(?P<host>[^\]]+)\]")
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP's counts per host."""
+    lines = output[output.rindex("PLAY RECAP") :].splitlines()[1:]
+    found = (RECAP_LINE.match(line.strip()) for line in lines)
+    return {
+        row["host"]: {key: int(value) for key, value in (pair.split("=") for pair in row["counts"].split())}
+        for row in found
+        if row
+    }
+
+
+def changed_tasks(output: str) -> set[tuple[str, str]]:
+    """(task name, host) of every task or handler that reported a change."""
+    task, changed = "", set()
+    for line in output.splitlines():
+        if header := TASK_HEADER.match(line):
+            task = header["name"]
+        elif result := CHANGED_LINE.match(line):
+            changed.add((task, result["host"]))
+    return changed
+
+
+def tasks_run(output: str) -> set[str]:
+    return {header["name"] for line in output.splitlines() if (header := TASK_HEADER.match(line))}
+
+
+def diff_lines(output: str) -> list[str]:
+    """The - and + lines of every diff hunk in the output."""
+    lines, in_hunk = [], False
+    for line in output.splitlines():
+        if line.startswith("@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+            lines.append(line)
+        elif not line.startswith(" "):
+            in_hunk = False
+    return lines
+
+
+def assert_ran_everywhere(result: subprocess.CompletedProcess[str], hosts: Iterable[str]) -> dict[str, dict[str, int]]:
+    """The run succeeded, reached these hosts (one per tier, say) and failed nowhere; its recap."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = recap(result.stdout)
+    assert set(counts) >= set(hosts), result.stdout
+    assert {host: row["failed"] for host, row in counts.items() if row["failed"]} == {}, result.stdout
+    return counts
+
+
+def assert_nothing_changed(result: subprocess.CompletedProcess[str], hosts: Iterable[str]) -> None:
+    counts = assert_ran_everywhere(result, hosts)
+    assert {host: row["changed"] for host, row in counts.items() if row["changed"]} == {}, result.stdout
