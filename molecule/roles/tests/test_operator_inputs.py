@@ -1,4 +1,4 @@
-"""An operator's run of site.yml: secrets at -vvv, a vault, an unreachable broker, missing tiers.
+"""An operator's run of site.yml: a vault, an unreachable broker, missing tiers, published secrets, bad names.
 
 Each case runs the real playbook against this scenario's converged stack, the way
 `ansible-playbook -i <inventory> playbooks/site.yml` runs against a fleet.
@@ -7,24 +7,20 @@ Each case runs the real playbook against this scenario's converged stack, the wa
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import pytest
 import testinfra.host
 import yaml
-from fleetlib.brokers import amqp_connection
-from fleetlib.hosts import container_address, get
+from fleetlib.hosts import get
 from fleetlib.playbooks import assert_failed_before_any_change, run_ansible, run_playbook
-from fleetlib.project import PROJECT_DIR, scenario_group_vars
+from fleetlib.project import PROJECT_DIR
+from fleetlib.vaults import leaked, vault_file
 
 # One host runs these: each case is a whole-fleet playbook run.
 testinfra_hosts = ["ansible://rmq-trixie-1"]
 
 SITE = PROJECT_DIR / "playbooks" / "site.yml"
-SCENARIO_VARS = scenario_group_vars("roles")
-APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
-MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
 CONFIG_FILES = {
     "rmq-trixie-1": "/etc/rabbitmq/rabbitmq.conf",
     "haproxy-trixie": "/etc/haproxy/haproxy.cfg",
@@ -39,58 +35,6 @@ def sha256(host: testinfra.host.Host, path: str) -> str:
 
 def config_checksums(host: testinfra.host.Host) -> dict[str, str]:
     return {name: sha256(get(host, name), path) for name, path in CONFIG_FILES.items()}
-
-
-def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
-    """A vars file encrypted with ansible-vault, as users keep their secrets."""
-    password_file = directory / "vault-password"
-    password_file.write_text(password)
-    vars_file = directory / "vault.yml"
-    vars_file.write_text(yaml.safe_dump(content))
-    encrypted = run_ansible("ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file))
-    assert encrypted.returncode == 0, encrypted.stderr
-    assert not any(value in vars_file.read_text() for value in content.values())
-    return vars_file
-
-
-def leaked(output: str, secret_values: dict[str, str]) -> list[str]:
-    """Which secrets appear in the output (their names only: the test must not print them either)."""
-    return [name for name, value in secret_values.items() if value in output]
-
-
-@pytest.mark.usefixtures("stack_whole")
-def test_secrets_never_appear_in_verbose_output(
-    host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
-) -> None:
-    """A converge at -vvv --diff that changes a password from a vault prints no secret."""
-    with host.sudo():
-        cookie = host.file("/var/lib/rabbitmq/.erlang.cookie").content_string.strip()
-    rotated = f"rotated-{secrets.token_hex(12)}"
-    vars_file = vault_file(tmp_path, "vault-pass-for-tests", {"rabbitmq_monitoring_password": rotated})
-    secret_values = {
-        "app password": APP_PASSWORD,
-        "monitoring password": MONITORING_PASSWORD,
-        "vault value (the new monitoring password)": rotated,
-        "Erlang cookie": cookie,
-    }
-    try:
-        result = run_playbook(
-            SITE,
-            scenario_inventory,
-            "-vvv",
-            "--diff",
-            "--vault-password-file",
-            str(tmp_path / "vault-password"),
-            "--extra-vars",
-            f"@{vars_file}",
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
-        # The vault's value reached the broker: the run did use it.
-        amqp_connection(container_address(host), "monitoring", rotated, "celery").close()
-        assert leaked(result.stdout + result.stderr, secret_values) == []
-    finally:
-        with host.sudo():
-            host.check_output(f"rabbitmqctl change_password monitoring '{MONITORING_PASSWORD}'")
 
 
 def test_a_vault_that_cannot_be_opened_stops_before_any_task(

@@ -5,12 +5,14 @@ While the role rotates the application user's password on both clusters
 /proc/PID/cmdline every few milliseconds and records any that holds the new
 password. rabbitmqctl lives for a second or more (an Erlang VM), so a password
 passed to `rabbitmqctl change_password` as an argument is caught every time.
-Then the new password must open an AMQP connection, and the old one is put back.
+The new password comes from an ansible-vault file, as users keep it, and the
+run is at -vvv --diff: neither password, nor the vault's own password, may
+show in its output. Then the new password must open an AMQP connection, and
+the old one is put back.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -21,6 +23,7 @@ import testinfra.host
 from fleetlib.brokers import amqp_connection
 from fleetlib.hosts import container_address, get, root
 from fleetlib.project import scenario_group_vars
+from fleetlib.vaults import leaked, redacted, vault_file
 from fleetlib.waits import wait_for
 
 testinfra_hosts = ["ansible://rmq-trixie-1"]
@@ -70,17 +73,26 @@ def test_a_rotation_keeps_the_password_off_every_command_line(
 ) -> None:
     new = f"rotated-{uuid.uuid4().hex}"
     assert new != GROUP_VARS["rabbitmq_app_password"]
-    # From a file: a password given with -e would sit on the control node's command line.
-    extra_vars = tmp_path / "rotation.json"
-    extra_vars.write_text(json.dumps({"rabbitmq_app_password": new}))
+    # From a vault file: a password given with -e would sit on the control node's command line.
+    vault_password = f"vault-{uuid.uuid4().hex}"
+    extra_vars = vault_file(tmp_path, vault_password, {"rabbitmq_app_password": new})
+    secret_values = {
+        "new password": new,
+        "old password": GROUP_VARS["rabbitmq_app_password"],
+        "vault password": vault_password,
+    }
     brokers = {name: get(host, name) for name in BROKERS}
     for broker in brokers.values():
         start_sampler(broker, new)
     try:
-        rotation = playbook_runner_at(*ROTATION, "--extra-vars", f"@{extra_vars}")
+        rotation = playbook_runner_at(
+            *ROTATION, "-vvv", "--diff", "--vault-password-file", str(tmp_path / "vault-password"),
+            "--extra-vars", f"@{extra_vars}",
+        )  # fmt: skip
         samples = {name: stop_sampler(broker) for name, broker in brokers.items()}
-        assert rotation.returncode == 0, rotation.stdout
-        assert new not in rotation.stdout
+        output = rotation.stdout + rotation.stderr
+        assert rotation.returncode == 0, redacted(output[-5000:], secret_values)
+        assert leaked(output, secret_values) == []
         for release in ("trixie", "bookworm"):
             amqp_connection(container_address(brokers[f"rmq-{release}-1"]), "celery", new, "celery").close()
     finally:

@@ -1,0 +1,33 @@
+"""Secrets in the tests: vars files encrypted as users keep them, and whether a run's output shows any."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from fleetlib.playbooks import run_ansible
+
+
+def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
+    """A vars file encrypted with ansible-vault (its password in directory/vault-password), as users keep secrets."""
+    password_file = directory / "vault-password"
+    password_file.write_text(password)
+    vars_file = directory / "vault.yml"
+    vars_file.write_text(yaml.safe_dump(content))
+    encrypted = run_ansible("ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file))
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert not any(value in vars_file.read_text() for value in content.values())
+    return vars_file
+
+
+def leaked(output: str, secret_values: dict[str, str]) -> list[str]:
+    """Which secrets appear in the output (their names only: the test must not print them either)."""
+    return [name for name, value in secret_values.items() if value in output]
+
+
+def redacted(output: str, secret_values: dict[str, str]) -> str:
+    """The output with each secret replaced by its name, for an assertion's message."""
+    for name, value in secret_values.items():
+        output = output.replace(value, f"<{name}>")
+    return output

@@ -1,0 +1,44 @@
+"""The roles scenario's second run: its converge again, at -vvv --diff, changes nothing and prints no secret.
+
+It stands in for Molecule's idempotence step, which would be one more run of the same converge. At the highest
+verbosity every task's arguments and results are printed, and --diff prints every file it compares, so a
+password or the Erlang cookie handled anywhere in the roles would show here. (A run that changes a password,
+from a vault, is test_password_rotation.py's.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import testinfra.host
+from fleetlib.playbook_output import changed_tasks, recap
+from fleetlib.playbooks import run_playbook
+from fleetlib.project import PROJECT_DIR, scenario_group_vars
+from fleetlib.vaults import leaked, redacted
+from roles_stack import CLUSTERS, PROXIES, WORKERS
+
+testinfra_hosts = ["ansible://rmq-trixie-1"]
+
+CONVERGE = PROJECT_DIR / "molecule" / "roles" / "converge.yml"
+GROUP_VARS = scenario_group_vars("roles")["all"]
+EVERY_HOST = {*(node for nodes in CLUSTERS.values() for node in nodes), *PROXIES, *WORKERS}
+
+
+def test_a_second_converge_changes_nothing_and_prints_no_secret(
+    host: testinfra.host.Host, scenario_inventory: Path
+) -> None:
+    with host.sudo():
+        cookie = host.file("/var/lib/rabbitmq/.erlang.cookie").content_string.strip()
+    secret_values = {
+        "app password": GROUP_VARS["rabbitmq_app_password"],
+        "monitoring password": GROUP_VARS["rabbitmq_monitoring_password"],
+        "Erlang cookie": cookie,
+    }
+    result = run_playbook(CONVERGE, scenario_inventory, "-vvv", "--diff")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, redacted(output[-5000:], secret_values)
+    counts = recap(result.stdout)
+    assert set(counts) == EVERY_HOST, sorted(counts)
+    assert {name: row["failed"] for name, row in counts.items() if row["failed"]} == {}
+    assert sorted(changed_tasks(result.stdout)) == []
+    assert leaked(output, secret_values) == []
