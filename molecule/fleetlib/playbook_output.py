@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*")
@@ -50,15 +50,27 @@ def diff_lines(output: str) -> list[str]:
     return lines
 
 
-def assert_ran_everywhere(result: subprocess.CompletedProcess[str], hosts: Iterable[str]) -> dict[str, dict[str, int]]:
-    """The run succeeded, reached these hosts (one per tier, say) and failed nowhere; its recap."""
-    assert result.returncode == 0, result.stdout + result.stderr
+def _as_is(output: str) -> str:
+    return output
+
+
+def assert_ran_everywhere(
+    result: subprocess.CompletedProcess[str], hosts: Iterable[str], show: Callable[[str], str] = _as_is
+) -> dict[str, dict[str, int]]:
+    """The run succeeded, reached these hosts (one per tier, say) and failed nowhere; its recap.
+
+    `show` shapes the output an assertion prints (e.g. with secrets replaced by their names)."""
+    assert result.returncode == 0, show(result.stdout + result.stderr)
     counts = recap(result.stdout)
-    assert set(counts) >= set(hosts), result.stdout
-    assert {host: row["failed"] for host, row in counts.items() if row["failed"]} == {}, result.stdout
+    assert set(counts) >= set(hosts), show(result.stdout)
+    assert {host: row["failed"] for host, row in counts.items() if row["failed"]} == {}, show(result.stdout)
     return counts
 
 
-def assert_nothing_changed(result: subprocess.CompletedProcess[str], hosts: Iterable[str]) -> None:
-    counts = assert_ran_everywhere(result, hosts)
-    assert {host: row["changed"] for host, row in counts.items() if row["changed"]} == {}, result.stdout
+def assert_nothing_changed(
+    result: subprocess.CompletedProcess[str], hosts: Iterable[str], show: Callable[[str], str] = _as_is
+) -> dict[str, dict[str, int]]:
+    """As assert_ran_everywhere, and no host reports a change; its recap."""
+    counts = assert_ran_everywhere(result, hosts, show)
+    assert {host: row["changed"] for host, row in counts.items() if row["changed"]} == {}, show(result.stdout)
+    return counts

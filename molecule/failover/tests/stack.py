@@ -7,7 +7,7 @@ from typing import Any
 
 import testinfra.host
 from faults import BROKERS, PROXIES, VHOST
-from fleetlib.brokers import rabbitmqctl_json
+from fleetlib.brokers import cluster_running, rabbitmqctl_json
 from fleetlib.hosts import container_address, get
 from fleetlib.proxies import haproxy_server_status
 
@@ -36,8 +36,7 @@ def _broker_whole(haproxy: testinfra.host.Host, name: str) -> bool:
     """This broker sees every broker running and no partition; the queue reader also sees every quorum queue
     with all members online and a leader."""
     broker = get(haproxy, name)
-    status = rabbitmqctl_json(broker, "cluster_status")
-    if len(status["running_nodes"]) != len(BROKERS) or status["partitions"]:
+    if not cluster_running(broker, len(BROKERS)):
         return False
     if name != QUEUE_READER:
         return True

@@ -184,9 +184,9 @@ class Run(FaultRun):
             assert reconnected, f"a worker did not reconnect within 30 s of its session being ended: {WORKER_LOG}"
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
 
-    def reconnects(self, worker: str, since: float = 0.0) -> list[float]:
+    def reconnects(self, worker: str, since: float | None = None) -> list[float]:
         """When the worker (re)connected after `since` (default: the fault)."""
-        return reconnects(self.workers[worker], WORKER_LOG, since or self.fault_at)
+        return reconnects(self.workers[worker], WORKER_LOG, self.fault_at if since is None else since)
 
     def consuming_again(self, worker: str) -> list[float]:
         return consuming_again(self.reconnects(worker), self.done(worker))
