@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -110,41 +112,90 @@ def test_other_lines_naming_a_step_are_not_markers() -> None:
 
 @pytest.fixture
 def molecule_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A `molecule` on PATH that runs one step; it fails for the scenario named "broken"."""
+    """A `molecule` on PATH that runs one step, called as run_scenarios calls it; converge fails for "broken"."""
     script = tmp_path / "bin" / "molecule"
     script.parent.mkdir()
     script.write_text(
         "#!/bin/sh\n"
+        "# molecule --base-config A --base-config B <step> --scenario-name <scenario>\n"
+        "step=$5 scenario=$7\n"
         'echo "molecule $*"\n'
-        'echo "INFO     $3 ➜ converge: Executing"\n'
-        '[ "$3" = broken ] && echo "ERROR    $3 ➜ converge: Executed: Failed" && exit 2\n'
-        'echo "INFO     $3 ➜ converge: Executed: Successful"\n'
+        'echo "INFO     $scenario ➜ $step: Executing"\n'
+        '[ "$scenario/$step" = broken/converge ] && echo "ERROR    $scenario ➜ $step: Executed: Failed" && exit 2\n'
+        'echo "INFO     $scenario ➜ $step: Executed: Successful"\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
 
 
+SEQUENCE = ["destroy", "create", "converge", "verify", "destroy"]
+
+
 @pytest.mark.usefixtures("molecule_stand_in")
 def test_a_passing_scenarios_log_is_named_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run_scenarios.run("good", run_scenarios.Console(), log_dir=tmp_path)
+    outcome = run_scenarios.run("good", run_scenarios.Console(), log_dir=tmp_path, sequence=SEQUENCE)
     out = capsys.readouterr().out
     assert outcome.passed
-    assert [s.step for s in outcome.steps] == ["converge"]
-    assert (tmp_path / "good.log").read_text().startswith("molecule test --scenario-name good\n")
-    assert "molecule test" not in out
+    assert [s.step for s in outcome.steps] == SEQUENCE
+    log = (tmp_path / "good.log").read_text()
+    assert log.startswith("molecule --base-config ")
+    assert log.splitlines()[0].endswith("/.config/molecule/one-step.yml destroy --scenario-name good")
+    assert "molecule --base-config" not in out
     assert "good          converge started" in out
     assert f"good          passed in 0 s, log: {tmp_path / 'good.log'}" in out
 
 
 @pytest.mark.usefixtures("molecule_stand_in")
 def test_a_failing_scenarios_log_is_printed_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    outcome = run_scenarios.run("broken", run_scenarios.Console(), log_dir=tmp_path)
+    outcome = run_scenarios.run("broken", run_scenarios.Console(), log_dir=tmp_path, sequence=SEQUENCE)
     out = capsys.readouterr().out
     assert outcome.returncode == 2
-    assert outcome.steps == (StepTiming("converge", outcome.steps[0].seconds, "failed"),)
+    # After the failed step only the destroy steps run, as in `molecule test`.
+    assert [(s.step, s.result) for s in outcome.steps] == [
+        ("destroy", "successful"),
+        ("create", "successful"),
+        ("converge", "failed"),
+        ("destroy", "successful"),
+    ]
     assert "broken        converge FAILED after 0 s" in out
     assert f"===== broken: FAILED in 0 s, log: {tmp_path / 'broken.log'} =====" in out
-    assert "\nmolecule test --scenario-name broken\n" in out
+    assert " converge --scenario-name broken\n" in out
+
+
+def test_every_scenario_names_its_steps() -> None:
+    for scenario in ("failover", "roles", "testhosts"):
+        steps = run_scenarios.test_sequence(scenario)
+        assert {"create", "converge", "verify", "destroy"} <= set(steps), (scenario, steps)
+        assert steps[-1] == "destroy", (scenario, steps)
+
+
+def test_converges_take_turns_in_the_listed_order() -> None:
+    turns = run_scenarios.Turns(["first", "second", "third"])
+    taken: list[str] = []
+    first_may_go = threading.Event()
+
+    def converge(scenario: str) -> None:
+        if scenario == "first":
+            first_may_go.wait(5)
+        with turns.turn(scenario):
+            taken.append(scenario)
+
+    with ThreadPoolExecutor(3) as pool:
+        # The last listed asks first, the second next; neither goes before "first".
+        futures = [pool.submit(converge, name) for name in ("third", "second", "first")]
+        assert turns.waiting_on("second") == "first"
+        first_may_go.set()
+        for future in futures:
+            future.result(timeout=5)
+    assert taken == ["first", "second", "third"]
+
+
+def test_a_scenario_that_ends_without_a_turn_lets_the_next_go() -> None:
+    turns = run_scenarios.Turns(["failed-early", "next"])
+    turns.done("failed-early")
+    with turns.turn("next"):
+        assert turns.waiting_on("next") == "next"
+    assert turns.waiting_on("next") == ""
 
 
 def outcomes(tmp_path: Path) -> list[Outcome]:

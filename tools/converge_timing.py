@@ -11,7 +11,9 @@ timings to .cache/converge-timing/<N>-workers.json. Run it on an otherwise
 idle machine: every container shares its cores.
 
 --connection docker reaches the same containers through the Docker API as
-root instead of over SSH as `deploy` with sudo, for comparison.
+root instead of over SSH as `deploy` with sudo, for comparison, without
+pipelining (as Molecule's Docker connection runs unless told otherwise): each
+module is copied into the container and run with several `docker exec` calls.
 
 The docs quote tools/reference/converge-timing.json, a committed copy of
 such runs (the table in docs/measurements.md, a headline in README.md):
@@ -37,7 +39,7 @@ from generated_blocks import replace_block
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Ansible is started one way in this project, by the tests' library (molecule/fleetlib), tools included.
 sys.path.insert(0, str(PROJECT_DIR / "molecule"))
-from fleetlib.playbooks import run_playbook  # noqa: E402
+from fleetlib.playbooks import ansible_env, run_playbook  # noqa: E402
 
 OUT_DIR = PROJECT_DIR / ".cache" / "converge-timing"
 REFERENCE = PROJECT_DIR / "tools" / "reference" / "converge-timing.json"
@@ -47,7 +49,7 @@ BEGIN, END = "<!-- converge-timing:begin -->", "<!-- converge-timing:end -->"
 HEADLINE_BEGIN, HEADLINE_END = "<!-- converge-headline:begin -->", "<!-- converge-headline:end -->"
 # The runs the docs quote, in their order: (workers, connection).
 QUOTED = [(2, "ssh"), (10, "ssh"), (2, "docker")]
-CONNECTIONS = {"ssh": "SSH as `deploy`, sudo, pipelining", "docker": "Docker API as root"}
+CONNECTIONS = {"ssh": "SSH as `deploy`, sudo, pipelining", "docker": "Docker API as root, no pipelining"}
 LAB = PROJECT_DIR / "inventories" / "lab"
 # The lab inventory's workers sit at .31 and .32 of its subnet; extra ones follow.
 FIRST_EXTRA = 3
@@ -135,10 +137,13 @@ def changed_total(output: str) -> int:
     return sum(int(count) for count in re.findall(r"changed=(\d+)", output))
 
 
-def playbook(inventories: list[Path], playbook_path: str, *args: str, log: Path | None = None) -> tuple[float, str]:
+def playbook(
+    inventories: list[Path], playbook_path: str, *args: str, log: Path | None = None, pipelining: bool = True
+) -> tuple[float, str]:
     """Run one playbook (as long as it takes); its whole output goes to `log` as well, if given."""
     start = time.monotonic()
-    result = run_playbook(playbook_path, inventories, *args, timeout=None)
+    env = ansible_env(ANSIBLE_PIPELINING=str(pipelining))
+    result = run_playbook(playbook_path, inventories, *args, env=env, timeout=None)
     elapsed = round(time.monotonic() - start, 1)
     if log is not None:
         log.write_text(result.stdout + result.stderr)
@@ -169,9 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     inventories = [LAB, extra]
     try:
         playbook(inventories, "playbooks/lab.yml")
-        first, first_out = playbook(inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-1.log")
+        pipelining = args.connection == "ssh"
+        first, first_out = playbook(
+            inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-1.log", pipelining=pipelining
+        )
         again = [
-            playbook(inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-{run}.log")
+            playbook(inventories, "playbooks/site.yml", log=OUT_DIR / f"{name}-run-{run}.log", pipelining=pipelining)
             for run in range(2, args.second_runs + 2)
         ]
     finally:

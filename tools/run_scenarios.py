@@ -2,7 +2,18 @@
 
 `make molecule` calls this. Scenarios use their own containers and Docker
 networks, so several can run at once; most of their time is spent waiting
-(packages downloading, brokers booting, faults being observed), not on the CPU.
+(brokers booting, faults being observed), not on the CPU.
+
+Converges are the exception: a converge keeps both cores busy, so two side by
+side each took about as long as both one after the other (failover 215 s and
+roles 313 s alone, about 500 s each together). They therefore take turns, in
+the order the scenarios are listed: the first (the longest lane) converges
+alone and goes on to its tests about 280 s sooner, and the next one loses
+nothing. To make a turn something to wait for, each scenario's test_sequence
+(its molecule.yml) is run one step at a time, `molecule <step>` with
+.config/molecule/one-step.yml on top of the project's base config, so that each
+command runs its own step only; after a failed step only the destroy steps run,
+as `molecule test` does. The wait shows as a step of its own, "turn".
 
 Each scenario's output goes to .cache/molecule-logs/<scenario>.log. While the
 scenarios run, one line is printed whenever one starts or ends, or starts or
@@ -20,6 +31,7 @@ test's own seconds are in the JSON), which also go to .cache/molecule-timing.jso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -29,14 +41,22 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CACHE_DIR = PROJECT_DIR / ".cache"
 LOG_DIR = CACHE_DIR / "molecule-logs"
 TIMING_FILE = CACHE_DIR / "molecule-timing.json"
+MOLECULE_DIR = PROJECT_DIR / "molecule"
+BASE_CONFIGS = [PROJECT_DIR / ".config" / "molecule" / name for name in ("config.yml", "one-step.yml")]
+# The steps that keep both cores busy, taken in turns.
+TURN_STEPS = frozenset({"converge"})
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Molecule (26) logs the start and end of each step, after a log level, as
@@ -204,28 +224,125 @@ def molecule_env() -> dict[str, str]:
     return os.environ | {"PYTHONUNBUFFERED": "1", "COLUMNS": _COLUMNS}
 
 
-def run(scenario: str, console: Console, log_dir: Path = LOG_DIR) -> Outcome:
-    """`molecule test` one scenario, its output copied line by line to its log and read for step markers."""
+class Turns:
+    """CPU-bound steps one scenario at a time, in the order the scenarios are listed.
+
+    A scenario's turn comes once every scenario listed before it has had its own
+    (or ended without one) and nobody else holds one. Scenarios start in list
+    order, so the one waited for is always running: no turn is waited for forever.
+    """
+
+    def __init__(self, order: list[str]) -> None:
+        self._order = order
+        self._done: set[str] = set()
+        self._holder: str | None = None
+        self._changed = threading.Condition()
+
+    def _free_for(self, scenario: str) -> bool:
+        before = self._order[: self._order.index(scenario)]
+        return self._holder is None and self._done.issuperset(before)
+
+    @contextlib.contextmanager
+    def turn(self, scenario: str) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._free_for(scenario))
+            self._holder = scenario
+        try:
+            yield
+        finally:
+            self.done(scenario)
+
+    def waiting_on(self, scenario: str) -> str:
+        """Who has a turn or is due one before this scenario ("" if nobody)."""
+        with self._changed:
+            if self._holder is not None:
+                return self._holder
+            before = self._order[: self._order.index(scenario)]
+            return next((name for name in before if name not in self._done), "")
+
+    def done(self, scenario: str) -> None:
+        """The scenario has had its turn, or ended: the next may go."""
+        with self._changed:
+            self._done.add(scenario)
+            if self._holder == scenario:
+                self._holder = None
+            self._changed.notify_all()
+
+
+def test_sequence(scenario: str) -> list[str]:
+    """The scenario's steps, from its molecule.yml (every scenario here names them)."""
+    config = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text())
+    return list(config["scenario"]["test_sequence"])
+
+
+def molecule_step(scenario: str, step: str) -> list[str]:
+    base = [arg for config in BASE_CONFIGS for arg in ("--base-config", str(config))]
+    return ["molecule", *base, step.replace("_", "-"), "--scenario-name", scenario]
+
+
+def run(
+    scenario: str,
+    console: Console,
+    log_dir: Path = LOG_DIR,
+    turns: Turns | None = None,
+    sequence: list[str] | None = None,
+) -> Outcome:
+    """One scenario's test sequence, step by step (converge in its turn), the output copied line by line to its
+    log and read for step markers. After a failed step only the destroy steps run, as in `molecule test`."""
     log = log_dir / f"{scenario}.log"
+    turns = turns or Turns([scenario])
     tracker = StepTracker()
     start = time.monotonic()
     console.line(scenario, "started")
-    command = ["molecule", "test", "--scenario-name", scenario]
-    with (
-        log.open("w", buffering=1) as output,
-        subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=molecule_env()
-        ) as process,
-    ):
+    returncode = 0
+    try:
+        with log.open("w", buffering=1) as output:
+            for step in sequence or test_sequence(scenario):
+                if returncode and step != "destroy":
+                    continue
+                if step in TURN_STEPS:
+                    with wait_for_turn(scenario, turns, tracker, console):
+                        code = run_step(scenario, step, output, tracker, console)
+                else:
+                    code = run_step(scenario, step, output, tracker, console)
+                returncode = returncode or code
+    finally:
+        turns.done(scenario)
+    outcome = Outcome(scenario, returncode, time.monotonic() - start, log, tuple(tracker.steps))
+    report(outcome, console)
+    return outcome
+
+
+@contextlib.contextmanager
+def wait_for_turn(scenario: str, turns: Turns, tracker: StepTracker, console: Console) -> Iterator[None]:
+    """Hold the scenario's turn while inside; a wait for it is reported and timed as a step, "turn"."""
+    other = turns.waiting_on(scenario)
+    if other:
+        console.line(scenario, f"turn: waiting for {other}'s converge")
+    since = time.monotonic()
+    with turns.turn(scenario):
+        if other:
+            waited = StepTiming("turn", time.monotonic() - since, "successful")
+            tracker.steps.append(waited)
+            console.line(scenario, f"turn: waited {waited.seconds:.0f} s")
+        yield
+
+
+def run_step(scenario: str, step: str, output: Any, tracker: StepTracker, console: Console) -> int:
+    """`molecule <step>` for the scenario, its output appended to the log and read for markers; its exit code."""
+    command = molecule_step(scenario, step)
+    output.write(" ".join(command) + "\n")
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=molecule_env()
+    ) as process:
         for line in process.stdout or ():
             output.write(line)
             for event in tracker.feed(line, time.monotonic()):
                 console.line(scenario, event)
+    # A step Molecule left without an end marker (a failing dependency command) ends with its command.
     for event in tracker.close(time.monotonic()):
         console.line(scenario, event)
-    outcome = Outcome(scenario, process.returncode, time.monotonic() - start, log, tuple(tracker.steps))
-    report(outcome, console)
-    return outcome
+    return process.returncode
 
 
 def report(outcome: Outcome, console: Console) -> None:
@@ -299,8 +416,9 @@ def main() -> int:
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     console = Console()
+    turns = Turns(args.scenarios)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        outcomes = list(pool.map(functools.partial(run, console=console), args.scenarios))
+        outcomes = list(pool.map(functools.partial(run, console=console, turns=turns), args.scenarios))
     wall_seconds = console.elapsed()
     TIMING_FILE.write_text(json.dumps(timing_record(outcomes, wall_seconds), indent=2) + "\n")
     tables = [*summary(outcomes), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]

@@ -82,8 +82,9 @@ def measurements_block(reference: dict[str, list[Run]]) -> str:
     return "\n".join([BEGIN, *lines, "", *step_rows(runs), END])
 
 
-# The README's table: Molecule's steps, in the order they run (destroy: both of them together).
-SUMMARY_STEPS = ("create", "prepare", "converge", "idempotence", "verify", "destroy")
+# The README's table: Molecule's steps, in the order they run (destroy: both of them together), and "turn",
+# the wait for another scenario's converge to end (tools/run_scenarios.py).
+SUMMARY_STEPS = ("create", "prepare", "turn", "converge", "idempotence", "verify", "destroy")
 
 
 def summary_rows(runs: list[Run]) -> list[str]:
@@ -113,8 +114,8 @@ def headline_block(reference: dict[str, list[Run]]) -> str:
     totals = " and ".join(f"{run['make_test_s']} s ({minutes(run['make_test_s'])})" for run in runs)
     line = (
         f"- `make test` from a fresh clone on 2 cores, all passing: {totals}; the project's budget is "
-        f"{minutes(BUDGET_S)}. Seconds per Molecule step, run 1 / run 2 (scenarios run two at a time); every "
-        "test module timed: [docs/measurements.md](docs/measurements.md#test-time)."
+        f"{minutes(BUDGET_S)}. Seconds per Molecule step, run 1 / run 2 (scenarios run two at a time, their "
+        "converges in turns); every test module timed: [docs/measurements.md](docs/measurements.md#test-time)."
     )
     return "\n".join([HEADLINE_BEGIN, line, "", *summary_rows(runs), HEADLINE_END])
 
