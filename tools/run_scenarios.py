@@ -8,8 +8,10 @@ Converges are the exception: a converge keeps both cores busy, so two side by
 side each took about as long as both one after the other (failover 215 s and
 roles 313 s alone, about 500 s each together). They therefore take turns, in
 the order the scenarios are listed: the first (the longest lane) converges
-alone and goes on to its tests about 280 s sooner, and the next one loses
-nothing. To make a turn something to wait for, each scenario's test_sequence
+alone and goes on to its tests about 300 s sooner (failover's converge: 492 s
+beside roles' in 9dcde65's fresh-clone run, 190 and 192 s alone in c2bce62's
+two), and the next one loses nothing (roles' converge ended 619 and 649 s into
+those two runs, about 650 s into 9dcde65's). To make a turn something to wait for, each scenario's test_sequence
 (its molecule.yml) is run one step at a time, `molecule <step>` with
 .config/molecule/one-step.yml on top of the project's base config, so that each
 command runs its own step only; after a failed step only the destroy steps run,
@@ -45,7 +47,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -328,7 +330,7 @@ def wait_for_turn(scenario: str, turns: Turns, tracker: StepTracker, console: Co
         yield
 
 
-def run_step(scenario: str, step: str, output: Any, tracker: StepTracker, console: Console) -> int:
+def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, console: Console) -> int:
     """`molecule <step>` for the scenario, its output appended to the log and read for markers; its exit code."""
     command = molecule_step(scenario, step)
     output.write(" ".join(command) + "\n")
