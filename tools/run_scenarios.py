@@ -11,8 +11,10 @@ the order the scenarios are listed: the first (the longest lane) converges
 alone and goes on to its tests about 300 s sooner (failover's converge: 492 s
 beside roles' in 9dcde65's fresh-clone run, 190 and 192 s alone in c2bce62's
 two), and the next one loses nothing (roles' converge ended 619 and 649 s into
-those two runs, about 650 s into 9dcde65's). To make a turn something to wait for, each scenario's test_sequence
-(its molecule.yml) is run one step at a time, `molecule <step>` with
+those two runs, about 650 s into 9dcde65's).
+
+To make a turn something to wait for, each scenario's test_sequence (its
+molecule.yml) is run one step at a time, `molecule <step>` with
 .config/molecule/one-step.yml on top of the project's base config, so that each
 command runs its own step only; after a failed step only the destroy steps run,
 as `molecule test` does. The wait shows as a step of its own, "turn".
@@ -240,14 +242,17 @@ class Turns:
         self._holder: str | None = None
         self._changed = threading.Condition()
 
-    def _free_for(self, scenario: str) -> bool:
+    def _ahead_of(self, scenario: str) -> str:
+        """Who holds the turn, or is due one before this scenario ("" if nobody); the caller holds the lock."""
+        if self._holder is not None:
+            return self._holder
         before = self._order[: self._order.index(scenario)]
-        return self._holder is None and self._done.issuperset(before)
+        return next((name for name in before if name not in self._done), "")
 
     @contextlib.contextmanager
     def turn(self, scenario: str) -> Iterator[None]:
         with self._changed:
-            self._changed.wait_for(lambda: self._free_for(scenario))
+            self._changed.wait_for(lambda: not self._ahead_of(scenario))
             self._holder = scenario
         try:
             yield
@@ -257,10 +262,7 @@ class Turns:
     def waiting_on(self, scenario: str) -> str:
         """Who has a turn or is due one before this scenario ("" if nobody)."""
         with self._changed:
-            if self._holder is not None:
-                return self._holder
-            before = self._order[: self._order.index(scenario)]
-            return next((name for name in before if name not in self._done), "")
+            return self._ahead_of(scenario)
 
     def done(self, scenario: str) -> None:
         """The scenario has had its turn, or ended: the next may go."""
@@ -302,10 +304,8 @@ def run(
             for step in sequence or test_sequence(scenario):
                 if returncode and step != "destroy":
                     continue
-                if step in TURN_STEPS:
-                    with wait_for_turn(scenario, turns, tracker, console):
-                        code = run_step(scenario, step, output, tracker, console)
-                else:
+                in_turn = step in TURN_STEPS
+                with wait_for_turn(scenario, turns, tracker, console) if in_turn else contextlib.nullcontext():
                     code = run_step(scenario, step, output, tracker, console)
                 returncode = returncode or code
     finally:

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 from fleetlib.playbooks import run_ansible
 
 
-def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
-    """A vars file encrypted with ansible-vault (its password in directory/vault-password), as users keep secrets."""
+class Vault(NamedTuple):
+    """An encrypted vars file and the file holding its password."""
+
+    vars_file: Path
+    password_file: Path
+
+
+def vault_file(directory: Path, password: str, content: dict[str, str]) -> Vault:
+    """A vars file encrypted with ansible-vault, and its password's file, in `directory`, as users keep secrets."""
     password_file = directory / "vault-password"
     password_file.write_text(password)
     vars_file = directory / "vault.yml"
@@ -18,7 +26,7 @@ def vault_file(directory: Path, password: str, content: dict[str, str]) -> Path:
     encrypted = run_ansible("ansible-vault", "encrypt", "--vault-password-file", str(password_file), str(vars_file))
     assert encrypted.returncode == 0, encrypted.stderr
     assert not any(value in vars_file.read_text() for value in content.values())
-    return vars_file
+    return Vault(vars_file, password_file)
 
 
 def leaked(output: str, secret_values: dict[str, str]) -> list[str]:

@@ -40,7 +40,7 @@ def config_checksums(host: testinfra.host.Host) -> dict[str, str]:
 def test_a_vault_that_cannot_be_opened_stops_before_any_task(
     host: testinfra.host.Host, tmp_path: Path, scenario_inventory: Path
 ) -> None:
-    vars_file = vault_file(tmp_path, "the-right-password", {"rabbitmq_app_password": "never-used"})
+    vars_file = vault_file(tmp_path, "the-right-password", {"rabbitmq_app_password": "never-used"}).vars_file
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password")
     result = run_playbook(

@@ -75,7 +75,7 @@ def test_a_rotation_keeps_the_password_off_every_command_line(
     assert new != GROUP_VARS["rabbitmq_app_password"]
     # From a vault file: a password given with -e would sit on the control node's command line.
     vault_password = f"vault-{uuid.uuid4().hex}"
-    extra_vars = vault_file(tmp_path, vault_password, {"rabbitmq_app_password": new})
+    vault = vault_file(tmp_path, vault_password, {"rabbitmq_app_password": new})
     secret_values = {
         "new password": new,
         "old password": GROUP_VARS["rabbitmq_app_password"],
@@ -86,8 +86,8 @@ def test_a_rotation_keeps_the_password_off_every_command_line(
         start_sampler(broker, new)
     try:
         rotation = playbook_runner_at(
-            *ROTATION, "-vvv", "--diff", "--vault-password-file", str(tmp_path / "vault-password"),
-            "--extra-vars", f"@{extra_vars}",
+            *ROTATION, "-vvv", "--diff", "--vault-password-file", str(vault.password_file),
+            "--extra-vars", f"@{vault.vars_file}",
         )  # fmt: skip
         samples = {name: stop_sampler(broker) for name, broker in brokers.items()}
         output = rotation.stdout + rotation.stderr
