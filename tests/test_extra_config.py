@@ -21,13 +21,17 @@ def conf_problems(config: object) -> list[str]:
 
 def test_the_role_keys_come_from_the_template_with_their_variables() -> None:
     assert ROLE_KEYS["heartbeat"] == "rabbitmq_heartbeat"
+    # The last variable of the line names the key: the listener's port, not its address.
     assert ROLE_KEYS["listeners.tcp.default"] == "rabbitmq_amqp_port"
-    assert len(ROLE_KEYS) == 8
+    assert ROLE_KEYS["listeners.ssl.default"] == "rabbitmq_amqps_port"
+    # Set through a format: still the role's.
+    assert ROLE_KEYS["vm_memory_high_watermark.relative"] == "rabbitmq_memory_high_watermark_percent"
+    assert len(ROLE_KEYS) == 17
 
 
 @pytest.mark.parametrize(
     "key",
-    ["log.file.level", "vm_memory_high_watermark.relative", "auth_backends.1", "log.exchange", r"a\.b.c", "mqtt-x"],
+    ["log.file.level", "collect_statistics_interval", "auth_backends.1", "log.exchange", r"a\.b.c", "mqtt-x"],
 )
 def test_rabbitmq_conf_keys_are_accepted(key: str) -> None:
     assert conf_problems({key: "info"}) == []

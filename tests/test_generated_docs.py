@@ -9,8 +9,9 @@ import converge_timing
 import failover_results
 import pytest
 import test_timing
+import tls_cost
 
-TOOLS = [failover_results, converge_timing, test_timing]
+TOOLS = [failover_results, converge_timing, test_timing, tls_cost]
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.__name__)

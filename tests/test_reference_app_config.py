@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -173,3 +174,33 @@ def test_an_app_that_declares_its_own_topology_gets_celerys_defaults(tmp_path: P
     assert not queue.no_declare
     assert not queue.exchange.no_declare
     assert settings["worker_consumer"] == "celery.worker.consumer:Consumer"
+
+
+TLS = {"ca_file": "/etc/x/ca.crt", "cert_file": "/etc/x/host.crt", "key_file": "/etc/x/host.key"}
+
+
+def test_tls_connects_with_amqps_and_verifies_the_proxys_name(tmp_path: Path) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "tls": {**TLS, "server_name": "amqp.celery-fleet"}}))
+    settings = celery_settings(load_config(path))
+    assert [urlsplit(url).scheme for url in settings["broker_url"].split(";")] == ["amqps", "amqps"]
+    assert settings["broker_use_ssl"] == {
+        "ca_certs": "/etc/x/ca.crt",
+        "certfile": "/etc/x/host.crt",
+        "keyfile": "/etc/x/host.key",
+        "cert_reqs": ssl.CERT_REQUIRED,
+        # One fixed name, never None: kombu would keep the first URL's host name for every failover target.
+        "server_hostname": "amqp.celery-fleet",
+    }
+
+
+def test_without_a_server_name_only_the_cas_signature_is_verified(tmp_path: Path) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "tls": {**TLS, "server_name": ""}}))
+    options = celery_settings(load_config(path))["broker_use_ssl"]
+    assert "server_hostname" not in options
+    assert options["cert_reqs"] == ssl.CERT_REQUIRED
+
+
+def test_without_tls_the_url_is_plain(config: FleetConfig) -> None:
+    assert celery_settings(config)["broker_use_ssl"] is False

@@ -58,9 +58,9 @@ def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:
 
 
 def established(host: testinfra.host.Host, peer_ip: str) -> bool:
-    """Whether the host holds an ESTABLISHED TCP connection to the peer's AMQP port."""
+    """Whether the host holds an ESTABLISHED TCP connection to the peer's AMQP over TLS port."""
     lines = root(host, "ss -Htn state established").splitlines()
-    return any(line.split()[-1] == f"{peer_ip}:5672" for line in lines)
+    return any(line.split()[-1] == f"{peer_ip}:5671" for line in lines)
 
 
 def reconnects(host: testinfra.host.Host, log: str, since: float) -> list[float]:

@@ -7,21 +7,24 @@ import time
 from dataclasses import dataclass, field
 
 from celery import Celery
-from celery_fleet_app.config import FleetConfig, celery_settings
+from celery_fleet_app.config import FleetConfig, TlsConfig, celery_settings, connection_settings
 
 
-def fleet_client(endpoints: list[str], password: str, vhost: str, queue: str) -> Celery:
+def fleet_client(endpoints: list[str], password: str, vhost: str, queue: str, tls: TlsConfig | None) -> Celery:
     """A producer configured like the workers (publisher confirms, nothing declared at run time)."""
-    config = FleetConfig(broker_endpoints=endpoints, user="celery", password=password, vhost=vhost, queues=[queue])
+    config = FleetConfig(
+        broker_endpoints=endpoints, user="celery", password=password, vhost=vhost, queues=[queue], tls=tls
+    )
     app = Celery("publisher", set_as_current=False)
     app.conf.update(celery_settings(config))
     return app
 
 
-def defaults_client(endpoints: list[str], password: str, vhost: str, queue: str) -> Celery:
-    """A producer with Celery's own defaults, every broker in its URL list."""
+def defaults_client(endpoints: list[str], password: str, vhost: str, queue: str, tls: TlsConfig | None) -> Celery:
+    """A producer with Celery's own defaults, every broker in its URL list (TLS as the fleet requires it)."""
+    config = FleetConfig(broker_endpoints=endpoints, user="celery", password=password, vhost=vhost, tls=tls)
     app = Celery("defaults-publisher", set_as_current=False)
-    app.conf.broker_url = ";".join(f"amqp://celery:{password}@{endpoint}/{vhost}" for endpoint in endpoints)
+    app.conf.update(connection_settings(config))
     app.conf.task_default_queue = queue
     return app
 

@@ -39,3 +39,10 @@ def redacted(output: str, secret_values: dict[str, str]) -> str:
     for name, value in secret_values.items():
         output = output.replace(value, f"<{name}>")
     return output
+
+
+def private_key_lines(name: str, pem: str) -> dict[str, str]:
+    """A PEM private key as secret values: each full base64 line of its body, which output would show verbatim
+    (JSON escapes the line breaks between them, not the lines)."""
+    body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    return {f"{name}, line {number}": line for number, line in enumerate(body, 1) if len(line) >= 40}

@@ -32,8 +32,10 @@ except ImportError:  # The unit tests import both from plugins/filter.
 # cuttlefish's conf_parse.peg: key <- word ("." word)*; word <- ("\\." / [A-Za-z0-9_-])+
 _CONF_WORD = r"(?:\\\.|[A-Za-z0-9_-])+"
 CONF_KEY = re.compile(rf"^{_CONF_WORD}(?:\.{_CONF_WORD})*$")
-# A line of the role's rabbitmq.conf.j2 that sets a key from one variable: "heartbeat = {{ rabbitmq_heartbeat ...".
-_ROLE_SETTING = re.compile(r"^(?P<key>\S+) = \{\{ (?P<variable>rabbitmq_\w+)", re.MULTILINE)
+# A line of the role's rabbitmq.conf.j2 that sets a key from variables: "heartbeat = {{ rabbitmq_heartbeat ...",
+# "listeners.ssl.default = {{ rabbitmq_listen_address }}:{{ rabbitmq_amqps_port | int }}" (the last one names it).
+_ROLE_SETTING = re.compile(r"^(?P<key>[\w.-]+) = (?P<value>.*\{\{.*)$", re.MULTILINE)
+_ROLE_VARIABLE = re.compile(r"\brabbitmq_\w+")
 # Section keywords of HAProxy 2.6-3.x (cfgparse's registered sections), each of which ends the section before it.
 HAPROXY_SECTIONS = frozenset(
     {
@@ -63,7 +65,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 def conf_keys(template: str) -> dict[str, str]:
     """The rabbitmq.conf keys the role's template sets, each with the variable that sets it."""
-    return {found["key"]: found["variable"] for found in _ROLE_SETTING.finditer(template)}
+    keys = {}
+    for found in _ROLE_SETTING.finditer(template):
+        variables = _ROLE_VARIABLE.findall(found["value"])
+        if variables:
+            keys[found["key"]] = variables[-1]
+    return keys
 
 
 def conf_value(value: object) -> str:

@@ -11,12 +11,12 @@ reference app, side by side.
 from celery import Celery
 
 from celery_fleet_app import tasks
-from celery_fleet_app.config import broker_url, load_config
+from celery_fleet_app.config import connection_settings, load_config
 
 _config = load_config()
 app = Celery("celery_fleet_anchor")
 app.conf.update(
-    broker_url=broker_url(_config.broker_endpoints, _config.user, _config.password, _config.vhost),
+    **connection_settings(_config),
     task_default_queue="anchor",
 )
 record = app.task(tasks.record.run, name="celery_fleet_app.anchor.record")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -19,6 +20,17 @@ from kombu import Exchange, Queue
 
 CONFIG_ENV = "CELERY_FLEET_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/celery-fleet/app.json")
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """The worker's TLS files (the pki role's) and the name it verifies in the proxy's certificate."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+    # The same name on every proxy of the failover list; '' verifies the CA's signature only.
+    server_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class FleetConfig:
     # Whether the deployment declared the queues' topology (the role does): then nothing is declared
     # at run time. False: the app declares it on every (re)connect, as Celery does by default.
     topology_declared: bool = True
+    # TLS to the proxies (amqps); None connects in clear.
+    tls: TlsConfig | None = None
 
 
 def load_config(path: Path | None = None) -> FleetConfig:
@@ -56,15 +70,46 @@ def load_config(path: Path | None = None) -> FleetConfig:
         values = json.loads(config_path.read_text())
     except FileNotFoundError:
         raise SystemExit(f"celery_fleet_app: no configuration at {config_path}; set {CONFIG_ENV}") from None
-    return FleetConfig(**values)
+    tls = values.pop("tls", None)
+    return FleetConfig(**values, tls=TlsConfig(**tls) if tls else None)
 
 
-def broker_url(endpoints: list[str], user: str, password: str, vhost: str) -> str:
-    """One AMQP URL per endpoint, joined with ';' so Celery fails over between them."""
+def broker_url(endpoints: list[str], user: str, password: str, vhost: str, tls: bool = False) -> str:
+    """One AMQP URL per endpoint (amqps:// with TLS), joined with ';' so Celery fails over between them."""
     if not endpoints:
         raise ValueError("at least one broker endpoint (host:port) is needed")
     credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
-    return ";".join(f"amqp://{credentials}@{endpoint}/{quote(vhost, safe='')}" for endpoint in endpoints)
+    scheme = "amqps" if tls else "amqp"
+    return ";".join(f"{scheme}://{credentials}@{endpoint}/{quote(vhost, safe='')}" for endpoint in endpoints)
+
+
+def broker_tls(tls: TlsConfig | None) -> dict[str, object] | bool:
+    """Celery's broker_use_ssl: verify the peer against the fleet's CA, and show our own certificate.
+
+    The name is fixed (server_name), not taken from each URL: kombu writes the first URL's host name into
+    the shared options dict (server_hostname=None) and keeps it for every later failover target.
+    """
+    if tls is None:
+        return False
+    options: dict[str, object] = {
+        "ca_certs": tls.ca_file,
+        "certfile": tls.cert_file,
+        "keyfile": tls.key_file,
+        "cert_reqs": ssl.CERT_REQUIRED,
+    }
+    if tls.server_name:
+        options["server_hostname"] = tls.server_name
+    return options
+
+
+def connection_settings(config: FleetConfig) -> dict[str, object]:
+    """broker_url and broker_use_ssl: where to connect, and how to prove both ends."""
+    return {
+        "broker_url": broker_url(
+            config.broker_endpoints, config.user, config.password, config.vhost, tls=config.tls is not None
+        ),
+        "broker_use_ssl": broker_tls(config.tls),
+    }
 
 
 def socket_settings(config: FleetConfig) -> dict[int, int]:
@@ -107,7 +152,8 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
     return {
         # The HAProxy endpoint(s), never a broker node directly: the proxy resets
         # the connection when a broker dies. A second proxy is a failover target.
-        "broker_url": broker_url(config.broker_endpoints, config.user, config.password, config.vhost),
+        # Over TLS, both ends proving themselves with the fleet's CA.
+        **connection_settings(config),
         "broker_failover_strategy": "round-robin",
         # Heartbeats (RabbitMQ recommends 5-20 s) detect a silent broker or proxy
         # from inside AMQP, where TCP alone would wait for retransmission limits.

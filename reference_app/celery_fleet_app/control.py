@@ -19,7 +19,7 @@ import socket
 
 from celery import Celery
 
-from celery_fleet_app.config import broker_url, load_config
+from celery_fleet_app.config import connection_settings, load_config
 
 # Linux's defaults (tcp_keepalive_time/intvl/probes; 0 = no user timeout).
 KERNEL_DEFAULT_SOCKET_SETTINGS = {
@@ -32,7 +32,7 @@ KERNEL_DEFAULT_SOCKET_SETTINGS = {
 _config = load_config()
 app = Celery("celery_fleet_control", include=["celery_fleet_app.control_tasks"])
 app.conf.update(
-    broker_url=broker_url(_config.broker_endpoints, _config.user, _config.password, _config.vhost),
+    **connection_settings(_config),
     broker_heartbeat=None,
     broker_transport_options={"socket_settings": KERNEL_DEFAULT_SOCKET_SETTINGS},
     task_default_queue="control",

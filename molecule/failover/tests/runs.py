@@ -11,12 +11,12 @@ from collections import Counter
 
 import testinfra.host
 from failover_results import Publishing, TaskFlow
-from faults import COMPLETED_LOG, PASSWORD, VHOST, WORKERS
+from faults import COMPLETED_LOG, WORKERS
 from fleetlib.accounting import Account, completions, longest_stall
 from fleetlib.hosts import get
-from fleetlib.publishing import Publisher, fleet_client
+from fleetlib.publishing import Publisher
 from fleetlib.waits import wait_for
-from stack import proxy_endpoints
+from stack import fleet_publisher
 
 TASK = "celery_fleet_app.tasks.record"
 
@@ -28,7 +28,7 @@ class FaultRun:
         self.haproxy = haproxy
         self.workers = {name: get(haproxy, name) for name in WORKERS}
         self.prefix = f"{label}-{uuid.uuid4().hex[:6]}"
-        app = fleet_client(proxy_endpoints(haproxy), PASSWORD, VHOST, "celery")
+        app = fleet_publisher(haproxy, "celery")
         self.publisher = Publisher(app, TASK, self.prefix)
         self.fault_at = self.healed_at = 0.0
 

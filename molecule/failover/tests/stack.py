@@ -6,10 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import testinfra.host
-from faults import BROKERS, PROXIES, VHOST
+from celery import Celery
+from faults import BROKERS, PASSWORD, PROXIES, VHOST
 from fleetlib.brokers import cluster_running, rabbitmqctl_json
 from fleetlib.hosts import container_address, get
 from fleetlib.proxies import haproxy_server_status
+from fleetlib.publishing import fleet_client
+from fleetlib.tls import fleet_client_tls
 
 # The broker whose view of the quorum queues counts (any: with no partition, all agree).
 QUEUE_READER = BROKERS[1]
@@ -21,7 +24,13 @@ def proxies(host: testinfra.host.Host) -> list[testinfra.host.Host]:
 
 def proxy_endpoints(host: testinfra.host.Host) -> list[str]:
     """Both proxies as a publisher on the control node reaches them (by address: it has no Docker DNS)."""
-    return [f"{container_address(proxy)}:5672" for proxy in proxies(host)]
+    return [f"{container_address(proxy)}:5671" for proxy in proxies(host)]
+
+
+def fleet_publisher(host: testinfra.host.Host, queue: str) -> Celery:
+    """A producer on the control node, configured like the workers: through both proxies, over TLS with a
+    certificate from the fleet's CA."""
+    return fleet_client(proxy_endpoints(host), PASSWORD, VHOST, queue, fleet_client_tls())
 
 
 def queues(broker: testinfra.host.Host) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ and Celery's defaults (the anchor) beside ours. Results: tools/failover_results.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,11 +48,12 @@ from fleetlib.accounting import completions, consuming_again, late_tasks
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
 from fleetlib.hosts import container_address, get, reconnects, root, root_succeeds
 from fleetlib.proxies import haproxy_command
-from fleetlib.publishing import Publisher, defaults_client, fleet_client
+from fleetlib.publishing import Publisher, defaults_client
+from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import wait_for
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
 from runs import TASK, FaultRun, check_task_flow
-from stack import proxies, proxy_endpoints, queue_state, stack_whole
+from stack import fleet_publisher, proxies, queue_state, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -61,9 +63,14 @@ STALL_SLACK_S = 1.0
 # neither reads nor writes: a worker busy elsewhere when its broker dies.
 IDLE_CLIENT = WORKERS[0]
 IDLE_CLIENT_SCRIPT = """
-import pathlib, sys, time, amqp
-connection = amqp.Connection(host=sys.argv[1], userid="celery", password=sys.argv[2], virtual_host=sys.argv[3],
-                             heartbeat=0)
+import json, pathlib, ssl, sys, time, amqp
+# The worker settings and TLS files: nothing secret on this command line.
+config = json.loads(pathlib.Path(sys.argv[2]).read_text())
+tls = config["tls"]
+connection = amqp.Connection(host=sys.argv[1], userid=config["user"], password=config["password"],
+                             virtual_host=config["vhost"], heartbeat=0,
+                             ssl={"ca_certs": tls["ca_file"], "certfile": tls["cert_file"], "keyfile": tls["key_file"],
+                                  "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": tls["server_name"]})
 connection.connect()
 pathlib.Path("/root/idle.port").write_text(str(connection.sock.getsockname()[1]))
 time.sleep(3600)
@@ -79,7 +86,8 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     stop_idle_client(host)
     root(host, "rm -f /root/idle.port")
     python = f"{WORKER['celery_worker_venv']}/bin/python"
-    root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5672 {PASSWORD} {VHOST} failover-idle-client "
+    app_json = f"{WORKER['celery_worker_config_dir']}/app.json"
+    root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5671 {app_json} failover-idle-client "
                "> /root/idle.log 2>&1 < /dev/null &")  # fmt: skip
     started = wait_for(lambda: root_succeeds(host, "test -s /root/idle.port"), timeout=30)
     assert started, root(host, "cat /root/idle.log")
@@ -148,7 +156,7 @@ def results_run(host: testinfra.host.Host, fresh_results: Path) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def idle_producer(host: testinfra.host.Host) -> tuple[Celery, float]:
     """A producer through HAProxy that publishes once now and then stays idle (producers send no heartbeat)."""
-    app = fleet_client(proxy_endpoints(host), PASSWORD, VHOST, "celery")
+    app = fleet_publisher(host, "celery")
     app.send_task(TASK, args=[f"idle-{uuid.uuid4().hex[:6]}-first"])
     return app, time.time()
 
@@ -195,11 +203,13 @@ class Run(FaultRun):
 def incident_runs(haproxy: testinfra.host.Host, target_ip: str) -> tuple[Control, Anchor]:
     broker_ips = [container_address(get(haproxy, b)) for b in BROKERS]
     prefix = uuid.uuid4().hex[:6]
-    control_app = fleet_client(proxy_endpoints(haproxy), PASSWORD, VHOST, "control")
+    control_app = fleet_publisher(haproxy, "control")
     control = Control(get(haproxy, CONTROL), "celery-control", CONTROL_LOG,
                       Publisher(control_app, "celery_fleet_app.control_tasks.record", f"control-{prefix}", 0.5),
                       target_ip=target_ip)  # fmt: skip
-    anchor_app = defaults_client([f"{ip}:5672" for ip in broker_ips], PASSWORD, VHOST, "anchor")
+    # Straight to the brokers, each with its own name: only the CA's signature is verified.
+    broker_tls = dataclasses.replace(fleet_client_tls(), server_name="")
+    anchor_app = defaults_client([f"{ip}:5671" for ip in broker_ips], PASSWORD, VHOST, "anchor", broker_tls)
     anchor = Anchor(get(haproxy, ANCHOR), "celery-anchor", ANCHOR_LOG,
                     Publisher(anchor_app, "celery_fleet_app.anchor.record", f"anchor-{prefix}"))  # fmt: skip
     return control, anchor

@@ -37,7 +37,7 @@ testinfra_hosts = ["ansible://fo-haproxy"]
 pytestmark = pytest.mark.usefixtures("fresh_results")
 
 LOST = "Connection to broker lost"
-CONNECTED = "Connected to amqp://"
+CONNECTED = "Connected to amqps://"
 # How long tasks flow under a fault no worker may notice (a reload), and under the others once all moved.
 QUIET_HOLD_S = 10.0
 HOLD_AFTER_MOVE_S = 3.0

@@ -149,30 +149,26 @@ def baseline_descriptors(host: testinfra.host.Host) -> int:
 
 
 def test_workers_and_publishers_declare_nothing_at_run_time(host: testinfra.host.Host) -> None:
-    """With the app user denied `configure` (which every exchange.declare and queue.declare needs, even of an
-    existing object), a restarted worker consumes and a new publisher publishes: neither declares anything."""
+    """The role denies the app user `configure` (which every exchange.declare and queue.declare needs, even of an
+    existing object): a restarted worker consumes and a new publisher publishes, so neither declares anything."""
     broker = get(host, "rmq-trixie-1")
     log = f"{ROLE_DEFAULTS['celery_worker_log_dir']}/celery-default-00.log"
-    with broker.sudo():
-        broker.check_output("rabbitmqctl set_permissions --vhost celery celery '^$' '.*' '.*'")
-    try:
-        with host.sudo():
-            before = host.check_output(f"wc -l < {log}")
-            host.check_output("supervisorctl restart 'celery-default:*'")
+    permissions = rabbitmqctl_json(broker, "list_permissions", "--vhost", "celery")
+    assert {"user": "celery", "configure": "^$", "write": ".*", "read": ".*"} in permissions
+    with host.sudo():
+        before = host.check_output(f"wc -l < {log}")
+        host.check_output("supervisorctl restart 'celery-default:*'")
 
-            def since_restart() -> str:
-                return host.check_output(f"tail -n +{int(before) + 1} {log}")
+        def since_restart() -> str:
+            return host.check_output(f"tail -n +{int(before) + 1} {log}")
 
-        assert wait_for(lambda: " ready." in since_restart(), timeout=90), since_restart()
-        token = f"nodeclare-{uuid.uuid4().hex}"
-        with client(host) as app:
-            app.send_task("celery_fleet_app.tasks.record", args=[token])
-        assert wait_for(lambda: recorded(host, token), timeout=60), since_restart()
-        for refused in ("ACCESS_REFUSED", "Connection to broker lost"):
-            assert refused not in since_restart(), since_restart()
-    finally:
-        with broker.sudo():
-            broker.check_output("rabbitmqctl set_permissions --vhost celery celery '.*' '.*' '.*'")
+    assert wait_for(lambda: " ready." in since_restart(), timeout=90), since_restart()
+    token = f"nodeclare-{uuid.uuid4().hex}"
+    with client(host) as app:
+        app.send_task("celery_fleet_app.tasks.record", args=[token])
+    assert wait_for(lambda: recorded(host, token), timeout=60), since_restart()
+    for refused in ("ACCESS_REFUSED", "Connection to broker lost"):
+        assert refused not in since_restart(), since_restart()
 
 
 def table_arguments(value: Any) -> dict[str, Any]:

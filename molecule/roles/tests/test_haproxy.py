@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -65,10 +66,9 @@ def test_every_backend_is_up(host: testinfra.host.Host) -> None:
 
 
 def test_amqp_client_connects_through_the_proxy(host: testinfra.host.Host) -> None:
-    with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery") as connection:
-        channel = connection.channel()
-        queue, _, _ = channel.queue_declare(exclusive=True)
-        assert queue
+    # The broker confirms a publish (the app's user may write, not declare) through the proxy's plain listener.
+    with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery", confirm_publish=True) as connection:
+        connection.channel().basic_publish(amqp.Message("through the proxy"), exchange="", routing_key="nowhere")
 
 
 def test_prometheus_exporter_serves_metrics(host: testinfra.host.Host) -> None:
@@ -118,24 +118,42 @@ def test_every_health_agent_says_its_broker_can_serve(host: testinfra.host.Host)
     assert {broker: health_agent_reply(host, broker) for broker in BROKERS} == dict.fromkeys(BROKERS, "up")
 
 
+def keep_alive(connection: amqp.Connection, quiet: threading.Event) -> None:
+    """Send a heartbeat every 3 s until told to stop."""
+    while not quiet.wait(3):
+        connection.send_heartbeat()
+
+
 @pytest.mark.usefixtures("stack_whole")
 def test_config_change_reloads_without_dropping_connections(
     host: testinfra.host.Host, playbook_runner_at: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     name = host.backend.get_hostname()
     master_before, workers_before = haproxy_pids(host)
-    with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery") as connection:
-        channel = connection.channel()
-        bigger = '{"haproxy_maxconn": 4097}'
-        changed = playbook_runner_at("playbooks/haproxy.yml", "--limit", name, "--extra-vars", bigger)
-        assert changed.returncode == 0, changed.stdout
-        assert "RUNNING HANDLER [celery_fleet.fleet.haproxy : Reload HAProxy]" in changed.stdout
-        # The open connection still works after the reload.
-        queue, _, _ = channel.queue_declare(exclusive=True)
-        channel.basic_publish(amqp.Message("after reload"), exchange="", routing_key=queue)
-        assert wait_for(lambda: channel.basic_get(queue, no_ack=True) is not None, timeout=10)
+    # Heartbeats (every 3 s, in a thread) keep the connection from being an idle one, which HAProxy cuts after
+    # timeout client (30 s): the run takes about that long.
+    try:
+        with amqp_connection(container_address(host), "celery", APP_PASSWORD, "celery", heartbeat=10,
+                             confirm_publish=True) as connection:  # fmt: skip
+            channel = connection.channel()
+            quiet = threading.Event()
+            beating = threading.Thread(target=keep_alive, args=(connection, quiet))
+            beating.start()
+            try:
+                bigger = '{"haproxy_maxconn": 4097}'
+                changed = playbook_runner_at("playbooks/haproxy.yml", "--limit", name, "--extra-vars", bigger)
+            finally:
+                quiet.set()
+                beating.join()
+            assert changed.returncode == 0, changed.stdout
+            assert "RUNNING HANDLER [celery_fleet.fleet.haproxy : Reload HAProxy]" in changed.stdout
+            # The open connection still works after the reload: the broker confirms a publish on it (to the
+            # default exchange: the app's user may write, not declare).
+            channel.basic_publish(amqp.Message("after reload"), exchange="", routing_key="after-reload")
+    finally:
+        # The role's defaults back, whatever happened above.
         restored = playbook_runner_at("playbooks/haproxy.yml", "--limit", name)
-        assert restored.returncode == 0, restored.stdout
+    assert restored.returncode == 0, restored.stdout
     master_after, workers_after = haproxy_pids(host)
     assert master_after == master_before, "a reload must not restart the master process"
     assert workers_after - workers_before, "a reload starts a new worker process"

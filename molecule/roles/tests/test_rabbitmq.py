@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import amqp
@@ -22,6 +23,7 @@ SCENARIO_DIR = PROJECT_DIR / "molecule" / "roles"
 SCENARIO_VARS = scenario_group_vars("roles")
 APP_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_app_password"]
 MONITORING_PASSWORD = SCENARIO_VARS["all"]["rabbitmq_monitoring_password"]
+ROLE_DEFAULTS = role_defaults("rabbitmq")
 VHOST = "celery"
 
 Runner = Callable[[Path, dict[str, object]], subprocess.CompletedProcess[str]]
@@ -58,7 +60,8 @@ def test_partition_handling_is_the_roles(host: testinfra.host.Host) -> None:
 
 
 def test_the_health_agent_says_the_node_can_serve(host: testinfra.host.Host) -> None:
-    assert health_agent_reply(host, "127.0.0.1") == "up"
+    # On the node's own address: the agent listens there only (rabbitmq_listen_address).
+    assert health_agent_reply(host, container_address(host)) == "up"
 
 
 def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(host: testinfra.host.Host) -> None:
@@ -84,8 +87,12 @@ def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.ho
     publish_node, consume_node = container_address(host), container_address(get(host, names[2]))
     queue, body = f"replication-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
 
-    # Declared with no x-queue-type: the vhost's default queue type decides.
-    with amqp_connection(publish_node, "celery", APP_PASSWORD, VHOST, confirm_publish=True) as connection:
+    # Declared with no x-queue-type: the vhost's default queue type decides. The app's user may not declare
+    # (test_app_user_may_publish_and_consume_but_not_declare): it may, for this declaration only.
+    with (
+        configure_granted(host),
+        amqp_connection(publish_node, "celery", APP_PASSWORD, VHOST, confirm_publish=True) as connection,
+    ):
         channel = connection.channel()
         channel.queue_declare(queue, durable=True, auto_delete=False)
         channel.basic_publish(amqp.Message(body, delivery_mode=2), exchange="", routing_key=queue)
@@ -100,7 +107,20 @@ def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.ho
         message = channel.basic_get(queue, no_ack=True)
         assert message is not None
         assert message.body == body
-        channel.queue_delete(queue)
+    with configure_granted(host), amqp_connection(consume_node, "celery", APP_PASSWORD, VHOST) as connection:
+        connection.channel().queue_delete(queue)
+
+
+@contextlib.contextmanager
+def configure_granted(broker: testinfra.host.Host) -> Iterator[None]:
+    """While inside, the app's user may configure its vhost; then it has the role's permissions again."""
+    with broker.sudo():
+        broker.check_output(f"rabbitmqctl set_permissions --vhost {VHOST} celery '.*' '.*' '.*'")
+    try:
+        yield
+    finally:
+        with broker.sudo():
+            broker.check_output(f"rabbitmqctl set_permissions --vhost {VHOST} celery '^$' '.*' '.*'")
 
 
 def test_guest_is_removed(host: testinfra.host.Host) -> None:
@@ -110,9 +130,16 @@ def test_guest_is_removed(host: testinfra.host.Host) -> None:
         amqp_connection(container_address(host), "guest", "guest", "/")
 
 
-def test_app_user_can_connect(host: testinfra.host.Host) -> None:
-    with amqp_connection(container_address(host), "celery", APP_PASSWORD, VHOST) as connection:
-        assert connection.connected
+def test_app_user_may_publish_and_consume_but_not_declare(host: testinfra.host.Host) -> None:
+    address = container_address(host)
+    with amqp_connection(address, "celery", APP_PASSWORD, VHOST, confirm_publish=True) as connection:
+        connection.channel().basic_publish(amqp.Message("allowed"), exchange="", routing_key="nowhere")
+    # Nor delete: the deployment's queues are safe from the app (rabbitmq_app_declares_topology is false).
+    with (
+        amqp_connection(address, "celery", APP_PASSWORD, VHOST) as connection,
+        pytest.raises(amqp.exceptions.AccessRefused),
+    ):
+        connection.channel().queue_declare("anything", durable=True, auto_delete=False)
 
 
 def test_monitoring_user_can_neither_publish_nor_consume(host: testinfra.host.Host) -> None:
@@ -182,3 +209,25 @@ def test_an_agent_faster_than_the_new_leaders_is_refused(host: testinfra.host.Ho
     result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory)
     assert_failed_before_any_change(result, "The health agent can answer down 1000 ms after a cut")
     assert "Raise rabbitmq_health_agent_fall" in " ".join(result.stdout.split())
+
+
+def test_the_checklists_limits_are_in_effect(host: testinfra.host.Host) -> None:
+    """Each limit variable reaches the running node: watermarks and descriptors in its status, the connection and
+    channel maximums in its environment, the descriptor limit on its process."""
+    status = rabbitmqctl_json(host, "status")
+    relative = ROLE_DEFAULTS["rabbitmq_memory_high_watermark_percent"] / 100
+    assert status["vm_memory_high_watermark_setting"] == {"relative": relative}
+    memory_total = status["vm_memory_high_watermark_limit"] / status["vm_memory_high_watermark_setting"]["relative"]
+    # disk_free_limit.relative is a share of the same total memory.
+    expected_disk = memory_total * ROLE_DEFAULTS["rabbitmq_disk_free_limit_percent_of_ram"] / 100
+    assert abs(status["disk_free_limit"] - expected_disk) < 0.01 * expected_disk, status["disk_free_limit"]
+    with host.sudo():
+        limits = host.check_output(
+            "rabbitmqctl eval '{application:get_env(rabbit, connection_max),"
+            " application:get_env(rabbit, channel_max)}.'"
+        )
+        beam = host.check_output("pgrep -o -f beam.smp")
+        descriptors = host.check_output(f"grep 'Max open files' /proc/{beam}/limits").split()[3]
+    connections, channels = ROLE_DEFAULTS["rabbitmq_connection_max"], ROLE_DEFAULTS["rabbitmq_channel_max"]
+    assert limits == f"{{{{ok,{connections}}},{{ok,{channels}}}}}"
+    assert int(descriptors) == ROLE_DEFAULTS["rabbitmq_nofile"]
