@@ -1,10 +1,11 @@
-"""Where a host's listeners bind and which addresses the firewall admits (plugins/filter/host_address.py)."""
+"""Addresses: where listeners bind, what the firewall admits, what an IPv4 address is (plugins/filter, plugins/test)."""
 
 from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from host_address import host_address, tier_addresses
+from ip_address import ipv4_address
 
 
 def test_an_ip_ansible_host_is_the_address() -> None:
@@ -29,3 +30,13 @@ def test_a_tier_is_its_hosts_addresses_once_each_in_order() -> None:
         "b3": {"inventory_hostname": "b3", "ansible_host": "10.0.0.12"},
     }
     assert tier_addresses(["b2", "b1", "b3"], hostvars, "rabbitmq_listen_address") == ["10.0.0.9", "10.0.0.12"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.11", "192.0.2.21", "127.0.0.1"])
+def test_a_dotted_quad_is_an_ipv4_address(value: str) -> None:
+    assert ipv4_address(value)
+
+
+@pytest.mark.parametrize("value", ["999.1.1.1", "10.0.0", "10.0.0.0/24", "::1", "rabbitmq-1", "", None, 10])
+def test_anything_else_is_refused(value: object) -> None:
+    assert not ipv4_address(value)

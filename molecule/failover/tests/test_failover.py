@@ -63,14 +63,12 @@ STALL_SLACK_S = 1.0
 # neither reads nor writes: a worker busy elsewhere when its broker dies.
 IDLE_CLIENT = WORKERS[0]
 IDLE_CLIENT_SCRIPT = """
-import json, pathlib, ssl, sys, time, amqp
-# The worker settings and TLS files: nothing secret on this command line.
-config = json.loads(pathlib.Path(sys.argv[2]).read_text())
-tls = config["tls"]
-connection = amqp.Connection(host=sys.argv[1], userid=config["user"], password=config["password"],
-                             virtual_host=config["vhost"], heartbeat=0,
-                             ssl={"ca_certs": tls["ca_file"], "certfile": tls["cert_file"], "keyfile": tls["key_file"],
-                                  "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": tls["server_name"]})
+import pathlib, sys, time, amqp
+from celery_fleet_app.config import broker_tls, load_config
+# The worker's settings and TLS options, read from its app.json: nothing secret on this command line.
+config = load_config(pathlib.Path(sys.argv[2]))
+connection = amqp.Connection(host=sys.argv[1], userid=config.user, password=config.password,
+                             virtual_host=config.vhost, heartbeat=0, ssl=broker_tls(config.tls))
 connection.connect()
 pathlib.Path("/root/idle.port").write_text(str(connection.sock.getsockname()[1]))
 time.sleep(3600)

@@ -31,16 +31,14 @@ WAYS = {
 }
 # Run on the worker with its own py-amqp, TLS files and password (read from its app.json, never on argv).
 MEASURE = """
-import json, ssl, sys, threading, time, amqp
-config = json.load(open(sys.argv[1]))
+import json, pathlib, sys, threading, time, amqp
+from celery_fleet_app.config import broker_tls, load_config
+config = load_config(pathlib.Path(sys.argv[1]))
 way, vhost, count, size = json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 def connect():
-    tls = None
-    if "server_name" in way:
-        files = config["tls"]
-        tls = {"ca_certs": files["ca_file"], "certfile": files["cert_file"], "keyfile": files["key_file"],
-               "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": way["server_name"]}
-    connection = amqp.Connection(host=way["address"], userid=config["user"], password=config["password"],
+    # The worker's own TLS options (broker_tls), verifying the name of where this way connects.
+    tls = {**broker_tls(config.tls), "server_hostname": way["server_name"]} if "server_name" in way else None
+    connection = amqp.Connection(host=way["address"], userid=config.user, password=config.password,
                                  virtual_host=vhost, ssl=tls, confirm_publish=True)
     connection.connect()
     return connection
