@@ -83,7 +83,6 @@ def test_a_tag_runs_only_its_phase(site: Runner) -> None:
         "celery_fleet.fleet.rabbitmq : Read the cluster status on the seed",
         "celery_fleet.fleet.rabbitmq : Install the health agent",
         "celery_fleet.fleet.rabbitmq : Read the cluster's vhosts, users and permissions",
-        "celery_fleet.fleet.haproxy : Install HAProxy",
         "celery_fleet.fleet.celery_worker : Create the workers' unprivileged user",
         "celery_fleet.fleet.celery_worker : Read the broker's exchanges, queues and bindings",
     }

@@ -8,14 +8,14 @@ what would follow on a host that lacks them: it would fail half-way with an
 error about some later command. Each role refuses such a host at the start
 instead, with the reason and what to run.
 
-One file for every role of the collection: each role calls
-celery_fleet.fleet.unconverged_host_problem right after reading what dpkg holds.
+One file for every role of the collection: the celery_fleet.fleet.debian_packages
+action (plugins/action/debian_packages.py) reads what dpkg holds, and refuses
+such a host before it changes anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 INSTALL_TAG = "install"
 # Tags under which a task tagged `install` runs (ansible_run_tags holds "all" by default).
@@ -63,8 +63,3 @@ def missing_packages(status_lines: Sequence[str], packages: Sequence[str]) -> li
     """
     installed = {line.split()[0] for line in status_lines if line.split()[1:] == ["installed"]}
     return [name for name in packages if name not in installed]
-
-
-class FilterModule:
-    def filters(self) -> dict[str, Any]:
-        return {"unconverged_host_problem": unconverged_host_problem, "missing_packages": missing_packages}
