@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 import time
 import uuid
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     root(host, "rm -f /root/idle.port")
     python = f"{WORKER['celery_worker_venv']}/bin/python"
     app_json = f"{WORKER['celery_worker_config_dir']}/app.json"
-    root(host, f"nohup {python} -c '{IDLE_CLIENT_SCRIPT}' fo-haproxy:5671 {app_json} failover-idle-client "
+    root(host, f"nohup {python} -c {shlex.quote(IDLE_CLIENT_SCRIPT)} fo-haproxy:5671 {app_json} failover-idle-client "
                "> /root/idle.log 2>&1 < /dev/null &")  # fmt: skip
     started = wait_for(lambda: root_succeeds(host, "test -s /root/idle.port"), timeout=30)
     assert started, root(host, "cat /root/idle.log")
