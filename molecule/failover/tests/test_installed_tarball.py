@@ -72,7 +72,8 @@ def test_the_tarball_holds_what_users_run_and_nothing_else(installed_collection:
     needed = {
         "MANIFEST.json",
         "playbooks/site.yml",
-        "plugins/filter/run_phases.py",
+        "plugins/action/debian_packages.py",
+        "plugins/module_utils/run_phases.py",
         "roles/rabbitmq/tasks/main.yml",
         "reference_app/pyproject.toml",
         "haproxy/haproxy.cfg",
