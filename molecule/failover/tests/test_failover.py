@@ -38,6 +38,7 @@ from faults import (
     IDLE_TIMEOUT_S,
     PASSWORD,
     PREFETCH_BOUND,
+    RECONNECT_BOUND_S,
     TARGET,
     VHOST,
     WORKER,
@@ -327,12 +328,20 @@ def check(case: Case, result: BrokerCase) -> None:
     packets = " or ".join(FLAG_NAMES[flag] for flag in FAULTS[case.fault].idle_client_teardown())
     late = f"{name}: the idle client got no {packets} from HAProxy within {teardown} s: {result}"
     assert result["idle_client_time_to_teardown_s"] <= teardown, late
+    # The publisher's first reconnect after the RST goes to the other proxy (kombu moves on at every error). When
+    # that proxy marks the broker DOWN while it hands the new connection to it, HAProxy 3.0.11 leaves the
+    # connection hanging (docs/failover.md, "A reconnect that meets the DOWN"): one failed attempt more.
+    publisher_bound = round(max(result["time_to_teardown_s"].values()) + RECONNECT_BOUND_S, 2)
+    late_publisher = f"{name}: the publisher's tasks reached a broker again only after {result['publisher_back_s']} s"
+    assert result["publisher_back_s"] <= publisher_bound, f"{late_publisher} (bound {publisher_bound}): {result}"
+    # No new task exists before the publisher is back: the fault's bound moves out to 3 s after it when later.
+    fault_bound = round(max(bound, result["publisher_back_s"] + CONSUME_AFTER_TEARDOWN_S), 2)
     for worker, seconds in result["time_to_consuming_s"].items():
         # Within 3 s of its own teardown, or of the publisher's first accepted publish when that came later.
         ready = max(result["time_to_teardown_s"][worker], result["publisher_back_s"])
-        own_bound = min(bound, round(ready + CONSUME_AFTER_TEARDOWN_S, 2))
+        own_bound = min(fault_bound, round(ready + CONSUME_AFTER_TEARDOWN_S, 2))
         assert seconds <= own_bound, f"{name}: {worker} consumed again after {seconds} s (bound {own_bound}): {result}"
-    check_task_flow(name, result, bound + STALL_SLACK_S, f"{bound} + {STALL_SLACK_S}")
+    check_task_flow(name, result, fault_bound + STALL_SLACK_S, f"{fault_bound} + {STALL_SLACK_S}")
     assert result["late_tasks"] <= PREFETCH_BOUND, f"{name}: more late tasks than the prefetch: {result}"
     assert result["eta_lost"] == 0, f"{name}: countdown tasks lost: {result}"
     assert result["eta_early"] == 0, f"{name}: countdown tasks ran before they were due: {result}"
