@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import amqp
 import testinfra.host
 from celery_fleet_app.config import broker_tls
-from faults import FAULTS, HEAL_BOUND_S, PASSWORD, TARGET, VHOST, WORKER
+from faults import CONNECT_TIMEOUT_S, FAULTS, HEAL_BOUND_S, PASSWORD, TARGET, VHOST
 from fleetlib.hosts import container_address, get, root
 from fleetlib.proxies import haproxy_stats
 from fleetlib.tls import fleet_client_tls
@@ -24,7 +24,6 @@ from stack import proxies, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
-CONNECT_TIMEOUT_S = WORKER["celery_worker_broker_connect_timeout"]
 # Opened at once through a proxy with no other client: leastconn gives each broker, the silent one too,
 # two of them (the test checks that the silent broker got some).
 CONNECTIONS = 6
