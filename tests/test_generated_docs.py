@@ -6,12 +6,13 @@ import json
 from types import ModuleType
 
 import converge_timing
+import diagnosis_report
 import failover_results
 import pytest
 import test_timing
 import tls_cost
 
-TOOLS = [failover_results, converge_timing, test_timing, tls_cost]
+TOOLS = [failover_results, converge_timing, test_timing, tls_cost, diagnosis_report]
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.__name__)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from generated_blocks import replace_block
+from generated_blocks import rewrite_blocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Ansible is started one way in this project, by the tests' library (molecule/fleetlib), tools included.
@@ -129,8 +129,7 @@ def adopt() -> None:
     reference = {name: json.loads((OUT_DIR / f"{name}.json").read_text()) for name in names}
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps(reference, indent=2) + "\n")
-    for path, begin, end, block in generated(reference):
-        path.write_text(replace_block(path.read_text(), begin, end, block))
+    rewrite_blocks(generated(reference))
 
 
 def changed_total(output: str) -> int:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypedDict
 
-from generated_blocks import replace_block
+from generated_blocks import rewrite_blocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_DIR / ".cache" / "failover" / "results.json"
@@ -335,8 +335,7 @@ def generated(data: Results) -> list[tuple[Path, str, str, str]]:
 
 def adopt(data: Results) -> None:
     """Rewrite the docs' tables and the README's headline from `data`."""
-    for path, begin, end, block in generated(data):
-        path.write_text(replace_block(path.read_text(), begin, end, block))
+    rewrite_blocks(generated(data))
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from generated_blocks import replace_block
+from generated_blocks import rewrite_blocks
 from run_scenarios import CaseTiming, module_seconds
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -142,8 +142,7 @@ def adopt(clone: Path) -> None:
     reference = {"runs": [*runs, run_from(clone)][-QUOTED:]}
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     REFERENCE.write_text(json.dumps(reference, indent=2) + "\n")
-    for path, begin, end, block in generated(reference):
-        path.write_text(replace_block(path.read_text(), begin, end, block))
+    rewrite_blocks(generated(reference))
 
 
 def main() -> int:

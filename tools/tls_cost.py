@@ -13,13 +13,12 @@ tests/test_generated_docs.py checks that docs/security.md quotes the committed r
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from generated_blocks import replace_block
+from generated_blocks import copy_reference, reference_cli, rewrite_blocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_DIR / ".cache" / "tls-cost" / "results.json"
@@ -87,24 +86,12 @@ def generated(reference: dict[str, Any]) -> list[tuple[Path, str, str, str]]:
 
 
 def adopt() -> None:
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE.write_text(RESULTS.read_text())
-    reference = json.loads(REFERENCE.read_text())
-    for path, begin, end, text in generated(reference):
-        path.write_text(replace_block(path.read_text(), begin, end, text))
+    rewrite_blocks(generated(copy_reference(RESULTS, REFERENCE)))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adopt", action="store_true", help="copy the latest results to the reference and the docs")
-    args = parser.parse_args(argv)
-    if not RESULTS.exists():
-        print(f"no results at {RESULTS}: run `make molecule SCENARIOS=roles` first", file=sys.stderr)
-        return 1
-    if args.adopt:
-        adopt()
-    print(block(json.loads(RESULTS.read_text())))
-    return 0
+    hint = "run `make molecule SCENARIOS=roles` first"
+    return reference_cli(argv, __doc__ or "", RESULTS, hint, adopt, lambda: block(json.loads(RESULTS.read_text())))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ class Publisher:
     task: str
     prefix: str
     interval: float = 0.1
+    # The task's arguments, when not the token itself (tokens are still kept for counting).
+    task_args: list[object] | None = None
     # (token, when its publish began, how long it took), for those the broker accepted.
     published: list[tuple[str, float, float]] = field(default_factory=list)
     errors: int = 0
@@ -72,7 +74,7 @@ class Publisher:
             token, started = f"{self.prefix}-{number:05d}", time.time()
             try:
                 # With confirms, counted as published only once the broker confirmed it.
-                self.app.send_task(self.task, args=[token])
+                self.app.send_task(self.task, args=[token] if self.task_args is None else self.task_args)
             except Exception:
                 self.errors += 1
                 self._stop.wait(0.5)

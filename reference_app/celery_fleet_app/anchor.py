@@ -5,7 +5,8 @@ What a team gets without this project: every broker node in the URL list
 py-amqp's default heartbeat, socket options, retries and prefetch, a direct
 exchange, and the topology declared by the worker and the publisher at run
 time. The failover scenario measures it under the same blackhole as the
-reference app, side by side.
+reference app, side by side. With no max-tasks-per-child, it is also the
+diagnosis test's leaking worker (molecule/failover/tests/test_diagnose.py).
 """
 
 from celery import Celery
@@ -20,3 +21,4 @@ app.conf.update(
     task_default_queue="anchor",
 )
 record = app.task(tasks.record.run, name="celery_fleet_app.anchor.record")
+leak_descriptors = app.task(tasks.leak_descriptors.run, name="celery_fleet_app.anchor.leak_descriptors")
