@@ -17,10 +17,16 @@ THRESHOLDS = {"leak_rate_per_min": 30, "frozen_silence_s": 60, "prefetch_multipl
 WORKER, PROXY_END, BROKER_PID = "10.0.0.31:46014", "10.0.0.21:60588", "<rabbit@b1.1.100.0>"
 
 
-def test_erlang_addresses() -> None:
-    assert diagnosis.erlang_address([10, 213, 2, 21]) == "10.213.2.21"
-    assert diagnosis.erlang_address([0xFD00, 0, 0, 0, 0, 0, 0, 1]) == "[fd00:0:0:0:0:0:0:1]"
-    assert diagnosis.erlang_address("10.0.0.1") == "10.0.0.1"
+def test_one_spelling_of_each_address() -> None:
+    # rabbitmqctl's Erlang tuples, ss's brackets, HAProxy's bare IPv6, IPv4-mapped IPv6 and zones.
+    assert diagnosis.erlang_address([10, 213, 2, 21], 5671) == "10.213.2.21:5671"
+    assert diagnosis.erlang_address([0xFD00, 0, 0, 0, 0, 0, 0, 0x31], 41508) == "[fd00::31]:41508"
+    assert diagnosis.erlang_address("10.0.0.1", 1) == "10.0.0.1:1"
+    assert diagnosis.address("[fd00::31]:41508") == "[fd00::31]:41508"
+    assert diagnosis.address("fd00::31:41508") == "[fd00::31]:41508"
+    assert diagnosis.address("[::ffff:10.0.0.5]:5671") == "10.0.0.5:5671"
+    assert diagnosis.address("[fe80::1%eth0]:5671") == "[fe80::1]:5671"
+    assert diagnosis.address("*:*") == "*:*"
 
 
 def test_supervisor_status_lines() -> None:
@@ -39,6 +45,9 @@ def test_a_celery_worker_and_its_options() -> None:
     assert diagnosis.is_celery_worker(argv)
     assert not diagnosis.is_celery_worker(["/usr/bin/python3", "/usr/bin/celery", "--app", "x", "beat"])
     assert not diagnosis.is_celery_worker(["/usr/sbin/sshd", "worker"])
+    # `-A worker` names the app; the subcommand is beat.
+    assert not diagnosis.is_celery_worker(["celery", "-A", "worker", "beat"])
+    assert diagnosis.is_celery_worker(["python3", "-m", "celery", "--app=x", "worker"])
     assert diagnosis.argv_option(argv, "-Q", "--queues") == "a,b"
     assert diagnosis.argv_option(["celery", "worker", "-Qa"], "-Q", "--queues") == "a"
     assert diagnosis.argv_option(["celery", "worker", "--queues=c"], "-Q", "--queues") == "c"
@@ -92,7 +101,8 @@ def probe(**socket: Any) -> dict[str, Any]:
     """One host with one program: a main process with a broker socket to a proxy, and two pool processes."""
     sock = {"pid": 10, "fd": 9, "state": "ESTAB", "recv_q": 0, "send_q": 0, "local": WORKER, "peer": "10.0.0.21:5671",
             "timer": "", "retransmitting": False, "unacked_segments": 0, "lastsnd_ms": 1000, "lastrcv_ms": 1000,
-            "lastack_ms": 1000, "bytes_received": 500, "received_in_window": 40, **socket}  # fmt: skip
+            "lastack_ms": 1000, "bytes_received": 500, "received_in_window": 40, "retransmitting_at_start": False,
+            **socket}  # fmt: skip
     processes = [{"pid": 10, "role": "main", "fds": [20, 20, 20], "fd_limit": 4096},
                  {"pid": 11, "role": "pool", "fds": [12, 12, 12], "fd_limit": 4096},
                  {"pid": 12, "role": "pool", "fds": [12, 12, 12], "fd_limit": 4096}]  # fmt: skip
@@ -127,6 +137,7 @@ def test_a_healthy_busy_worker() -> None:
     assert sock["broker"]["consumers"] == [{"queue": "celery", "prefetch": 2, "tag": "None1"}]
     assert sock["broker"]["via_proxy"]
     assert sock["broker"]["server"] == "b1"
+    assert sock["peer_handshake"] == {"answers": True}
 
 
 def test_silence_past_two_heartbeats_with_ready_messages_is_frozen() -> None:
@@ -156,7 +167,7 @@ def test_a_peer_that_does_not_answer_is_frozen() -> None:
     hosts["w1"]["peers"]["10.0.0.21:5671"] = {"answers": False, "detail": "TimeoutError"}
     rows = diagnosis.diagnose(hosts, brokers(ready=2), SESSIONS, THRESHOLDS)
     assert main_row(rows)["verdict"] == "frozen"
-    assert "does not answer an AMQP handshake now (TimeoutError)" in main_row(rows)["evidence"][0]
+    assert "does not answer now (TimeoutError)" in main_row(rows)["evidence"][0]
 
 
 def test_a_socket_the_far_end_closed_is_frozen() -> None:
@@ -193,7 +204,7 @@ def test_steady_growth_is_a_leak_with_the_time_to_the_limit() -> None:
     assert leaking[0]["time_to_limit_s"] == round((4096 - 130) * 60 / 150)
 
 
-@pytest.mark.parametrize("fds", [[100, 130, 110], [100, 100, 100], [100, 101, 102]])
+@pytest.mark.parametrize("fds", [[100, 130, 110], [100, 100, 100], [100, 101, 102], [20, 20, 20, 28]])
 def test_growth_that_falls_back_or_is_slow_is_no_leak(fds: list[int]) -> None:
     hosts = probe()
     hosts["w1"]["programs"][0]["processes"][1]["fds"] = fds
@@ -211,8 +222,58 @@ def test_a_program_supervisor_does_not_run() -> None:
 def test_without_the_brokers_it_says_what_it_could_not_see() -> None:
     row = main_row(diagnosis.diagnose(probe(), None, [], THRESHOLDS))
     assert row["verdict"] == "healthy"
-    assert any("brokers were not asked" in note for note in row["unseen"])
-    assert any("no broker knows this socket" in note for note in row["unseen"])
+    assert any("no broker of diagnose_broker_group answered" in note for note in row["unseen"])
+
+
+def test_without_the_brokers_silence_alone_is_not_frozen_but_a_dead_peer_is() -> None:
+    silent = probe(lastrcv_ms=500_000, received_in_window=0)
+    assert main_row(diagnosis.diagnose(silent, None, [], THRESHOLDS))["verdict"] == "healthy"
+    silent["w1"]["peers"]["10.0.0.21:5671"] = {"answers": False, "detail": "TimeoutError"}
+    row = main_row(diagnosis.diagnose(silent, None, [], THRESHOLDS))
+    assert row["verdict"] == "frozen"
+    assert row["evidence"][-1] == "its queues were not seen"
+
+
+def test_a_silent_connection_without_consumers_is_not_frozen() -> None:
+    """Celery's event connection (gossip, heartbeats) only sends: its silence says nothing."""
+    hosts = probe()
+    events = {**hosts["w1"]["programs"][0]["sockets"][0], "local": "10.0.0.31:50000", "lastrcv_ms": 500_000,
+              "received_in_window": 0}  # fmt: skip
+    hosts["w1"]["programs"][0]["sockets"].append(events)
+    sessions = [*SESSIONS, {"client": "10.0.0.31:50000", "backend_local": "10.0.0.21:60600", "server": "b1",
+                            "server_addr": "10.0.0.11:5671"}]  # fmt: skip
+    view = brokers(ready=9)
+    view["connections"].append({"pid": "<rabbit@b1.1.200.0>", "name": "events", "peer_host": [10, 0, 0, 21],
+                                "peer_port": 60600, "vhost": "/fleet", "timeout": 0})  # fmt: skip
+    assert main_row(diagnosis.diagnose(hosts, view, sessions, THRESHOLDS))["verdict"] == "healthy"
+
+
+def test_retransmitting_counts_only_at_both_ends_of_the_window() -> None:
+    hosts = probe(retransmitting=True, lastack_ms=9000)
+    assert main_row(diagnosis.diagnose(hosts, brokers(ready=3), SESSIONS, THRESHOLDS))["verdict"] == "healthy"
+    hosts = probe(retransmitting=True, retransmitting_at_start=True, lastack_ms=9000)
+    assert main_row(diagnosis.diagnose(hosts, brokers(ready=3), SESSIONS, THRESHOLDS))["verdict"] == "frozen"
+
+
+def test_a_pool_process_that_ended_in_the_window_is_left_out() -> None:
+    hosts = probe()
+    hosts["w1"]["programs"][0]["processes"][1].update(alive=False, fds=[100, 110, 0])
+    rows = diagnosis.diagnose(hosts, brokers(prefetch=1), SESSIONS, THRESHOLDS)
+    assert [row["pid"] for row in rows] == [10, 12]
+    assert "1 pool process(es) ended during the window: not compared" in main_row(rows)["unseen"]
+    # One pool process left, prefetch 1: not starved.
+    assert main_row(rows)["verdict"] == "healthy"
+
+
+def test_the_concurrency_option_wins_over_the_children_counted() -> None:
+    hosts = probe()
+    hosts["w1"]["programs"][0]["processes"][0]["argv"] = ["celery", "worker", "--concurrency", "1"]
+    assert main_row(diagnosis.diagnose(hosts, brokers(prefetch=1), SESSIONS, THRESHOLDS))["verdict"] == "healthy"
+
+
+def test_a_host_without_a_probe_is_said_so() -> None:
+    rows = diagnosis.diagnose({"w9": {}}, None, [], THRESHOLDS)
+    assert [(row["host"], row["verdict"]) for row in rows] == [("w9", "not probed")]
 
 
 def test_remediation_restarts_only_what_was_judged() -> None:

@@ -24,12 +24,13 @@ celery_fleet.fleet.diagnosis filters on the control node, the unit tests here.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-VERDICTS = ("frozen", "not consuming", "starved", "leaking", "not running", "healthy")
+VERDICTS = ("frozen", "not consuming", "starved", "leaking", "not running", "not probed", "healthy")
 # What each verdict asks of a person, in the order of how urgently.
 SEVERITY = {verdict: rank for rank, verdict in enumerate(VERDICTS)}
 
@@ -68,10 +69,31 @@ def supervisor_programs(status: str) -> list[dict[str, Any]]:
     return programs
 
 
+# Celery's global options that take a value: the word after one is not the subcommand.
+_GLOBAL_VALUES = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
+
+
+def celery_subcommand(argv: Sequence[str]) -> str:
+    """The subcommand of a `celery` command line (`worker`, `beat`, ...), '' if it is not one.
+
+    The executable may be `celery`, or python running it (`python -m celery`, `python .../bin/celery`).
+    """
+    words = [word.rsplit("/", 1)[-1] for word in argv]
+    start = next((i + 1 for i, word in enumerate(words[:3]) if word == "celery"), 0)
+    if not start:
+        return ""
+    index = start
+    while index < len(argv):
+        word = argv[index]
+        if not word.startswith("-"):
+            return word
+        index += 2 if word in _GLOBAL_VALUES else 1
+    return ""
+
+
 def is_celery_worker(argv: Sequence[str]) -> bool:
     """A Celery worker's main process: `celery ... worker ...`, however it was started."""
-    words = [word.rsplit("/", 1)[-1] for word in argv]
-    return any(word == "celery" or word.startswith("celery") for word in words[:3]) and "worker" in argv
+    return celery_subcommand(argv) == "worker"
 
 
 def redacted(argv: Sequence[str]) -> list[str]:
@@ -90,6 +112,20 @@ def argv_option(argv: Sequence[str], *names: str) -> str:
             if not name.startswith("--") and word.startswith(name) and len(word) > len(name):
                 return word[len(name) :]
     return ""
+
+
+def address(text: str) -> str:
+    """One spelling of ip:port for ss, HAProxy and rabbitmqctl: `[v6]:port`, an IPv4-mapped IPv6 as IPv4,
+    no zone."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return text
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 def fd_kind(target: str) -> str:
@@ -148,8 +184,8 @@ def ss_socket(fields: list[str], line: str, info: str, pid: int, fd: int) -> dic
         "state": fields[0],
         "recv_q": int(fields[1]),
         "send_q": int(fields[2]),
-        "local": fields[3],
-        "peer": fields[4],
+        "local": address(fields[3]),
+        "peer": address(fields[4]),
         "timer": f"{timer[1]},{timer[2]},{timer[3]}" if timer else "",
         "retransmitting": bool(timer and timer[1] == "on" and retrans and int(retrans[1]) > 0),
         "unacked_segments": int(numbers.get("unacked", 0)),
@@ -182,32 +218,32 @@ def haproxy_sessions(show_sess_all: str) -> list[dict[str, str]]:
             current = {}
             sessions.append(current)
             source = _SOURCE.search(line)
-            current["client"] = source[1] if source else ""
+            current["client"] = address(source[1]) if source else ""
             continue
         backend, server = _BACKEND_ADDR.match(line), _SERVER.match(line)
         if backend and current is not None:
-            current["backend_local"] = backend[1]
+            current["backend_local"] = address(backend[1])
         if server and current is not None:
-            current["server"], current["server_addr"] = server[1], server[2]
+            current["server"], current["server_addr"] = server[1], address(server[2])
     return [s for s in sessions if s.get("client") and s.get("backend_local")]
 
 
 # The verdicts --------------------------------------------------------------------------------------------------
 
 
-def erlang_address(address: str | Sequence[int]) -> str:
+def erlang_address(host: str | Sequence[int], port: int) -> str:
     """rabbitmqctl's JSON gives an address as Erlang's tuple: [10, 0, 0, 1], or eight 16-bit words for IPv6."""
-    if isinstance(address, str):
-        return address
-    if len(address) == 4:
-        return ".".join(str(part) for part in address)
-    return "[" + ":".join(f"{part:x}" for part in address) + "]"
+    if isinstance(host, str):
+        return address(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    if len(host) == 4:
+        return address(".".join(str(part) for part in host) + f":{port}")
+    return address("[" + ":".join(f"{part:x}" for part in host) + f"]:{port}")
 
 
 def broker_index(brokers: Mapping[str, Any]) -> dict[str, Any]:
     """The brokers' JSON lists, indexed: connections by peer address, channels by connection, consumers by
     channel, queues by (vhost, name)."""
-    connections = {f"{erlang_address(c['peer_host'])}:{c['peer_port']}": c for c in brokers.get("connections", [])}
+    connections = {erlang_address(c["peer_host"], c["peer_port"]): c for c in brokers.get("connections", [])}
     channels: dict[str, list[dict[str, Any]]] = {}
     for channel in brokers.get("channels", []):
         channels.setdefault(str(channel["connection"]), []).append(channel)
@@ -219,7 +255,7 @@ def broker_index(brokers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def broker_view(
-    host_ip: str, sock: Mapping[str, Any], index: Mapping[str, Any], sessions: Sequence[Mapping[str, str]]
+    sock: Mapping[str, Any], index: Mapping[str, Any], sessions: Sequence[Mapping[str, str]]
 ) -> dict[str, Any]:
     """What the brokers know of one worker socket: its connection, consumers and their queues ({} if unseen)."""
     local = sock["local"]
@@ -262,10 +298,13 @@ def broker_view(
 
 
 def fd_trend(samples: Sequence[int], window_s: float) -> tuple[float, bool]:
-    """Descriptors gained per minute over the window, and whether they grew steadily (never fell, ended higher)."""
+    """Descriptors gained per minute over the window, and whether they grew steadily: never fell, and rose
+    between at least two in three samples (one new connection is a single step, not a trend)."""
     if len(samples) < 2 or window_s <= 0:
         return 0.0, False
-    steady = all(b >= a for a, b in pairwise(samples)) and samples[-1] > samples[0]
+    steps = list(pairwise(samples))
+    rises = sum(1 for a, b in steps if b > a)
+    steady = all(b >= a for a, b in steps) and rises >= max(1, -(-2 * len(steps) // 3))
     return round((samples[-1] - samples[0]) * 60 / window_s, 1), steady
 
 
@@ -285,8 +324,7 @@ def leak_finding(process: Mapping[str, Any], window_s: float, thresholds: Mappin
             numbers["time_to_limit_s"] = round((limit - samples[-1]) * 60 / per_min)
         to_limit = f", {numbers['time_to_limit_s']} s to the limit of {limit}" if limit else ", no limit"
         numbers["finding"] = (
-            f"descriptors grew {samples[0]} -> {samples[-1]} in {window_s:g} s ({per_min:g}/min, every sample up)"
-            f"{to_limit}"
+            f"descriptors grew {samples[0]} -> {samples[-1]} in {window_s:g} s ({per_min:g}/min, never down){to_limit}"
         )
     return numbers
 
@@ -302,69 +340,69 @@ def silence_limit(heartbeat_s: int, thresholds: Mapping[str, Any]) -> tuple[floa
 def socket_findings(
     sock: Mapping[str, Any], view: Mapping[str, Any], peer: Mapping[str, Any], thresholds: Mapping[str, Any]
 ) -> tuple[list[str], list[str]]:
-    """(signs this connection is dead, notes) for one broker socket."""
-    signs: list[str] = []
-    notes: list[str] = []
+    """(signs this connection is dead on their own, signs of silence) for one broker socket.
+
+    On their own: CLOSE-WAIT, retransmitting at both ends of the window, a peer that does not answer. Silence
+    alone also fits a connection nothing is sent on (an idle worker, Celery's event connection), so it counts
+    only where the brokers show a consumer on this connection with ready messages.
+    """
     if sock["state"] == "CLOSE-WAIT":
-        signs.append(f"socket to {sock['peer']} in CLOSE-WAIT: the far end closed it and the worker never noticed")
-        return signs, notes
+        return [f"socket to {sock['peer']} in CLOSE-WAIT: the far end closed it and the worker never noticed"], []
     if sock["state"] != "ESTAB":
-        return signs, notes
+        return [], []
+    strong: list[str] = []
+    if sock["retransmitting"] and sock.get("retransmitting_at_start"):
+        strong.append(f"retransmitting to {sock['peer']}, nothing acknowledged for {sock['lastack_ms'] / 1000:.1f} s")
+    if peer and not peer.get("answers", True):
+        strong.append(f"{sock['peer']} does not answer now ({peer.get('detail', '')})")
     limit, why = silence_limit(int(view.get("heartbeat_s", 0)), thresholds)
     silent_s = sock["lastrcv_ms"] / 1000
-    if silent_s > limit and sock.get("received_in_window", 0) == 0:
-        signs.append(f"ESTABLISHED to {sock['peer']}, nothing received for {silent_s:.1f} s (limit {limit:g} s: {why})")
-    if sock["retransmitting"]:
-        signs.append(f"retransmitting to {sock['peer']}, nothing acknowledged for {sock['lastack_ms'] / 1000:.1f} s")
-    if peer and not peer.get("answers", True):
-        signs.append(f"{sock['peer']} does not answer an AMQP handshake now ({peer.get('detail', '')})")
-    if "connection" not in view:
-        notes.append(f"no broker knows this socket (seen by them as {view.get('seen_as', sock['local'])})")
-    return signs, notes
+    silence = []
+    if silent_s > limit and sock.get("received_in_window") == 0:
+        silence.append(
+            f"ESTABLISHED to {sock['peer']}, nothing received for {silent_s:.1f} s (limit {limit:g} s: {why})"
+        )
+    return strong, silence
 
 
 def main_process_verdict(
-    program: Mapping[str, Any],
-    process: Mapping[str, Any],
     views: list[tuple[Mapping[str, Any], Mapping[str, Any]]],
     peers: Mapping[str, Any],
     concurrency: int,
     brokers_seen: bool,
     thresholds: Mapping[str, Any],
 ) -> tuple[str, list[str], list[str]]:
-    """(verdict, evidence, what could not be seen) of a Celery main process from its broker sockets."""
+    """(verdict, evidence, what could not be seen) of a Celery main process from its broker sockets, each judged
+    on its own."""
     evidence: list[str] = []
     unseen: list[str] = []
     if not views:
         return "not consuming", ["no TCP connection to a broker port"], unseen
-    dead: list[str] = []
-    consumers: list[Mapping[str, Any]] = []
-    ready = 0
-    for sock, view in views:
-        signs, notes = socket_findings(sock, view, peers.get(sock["peer"], {}), thresholds)
-        dead += signs
-        unseen += notes
-        consumers += view.get("consumers", [])
-        ready += sum(q["ready"] for q in view.get("queues", []))
-        if int(view.get("heartbeat_s", 0)) == 0 and "connection" in view:
-            unseen.append(f"the connection through {sock['peer']} has no AMQP heartbeat: silence is all there is")
     if not brokers_seen:
-        unseen.append("the brokers were not asked (diagnose_broker_group): no consumers, prefetch or queue depth")
-    if dead and (ready > 0 or not brokers_seen):
-        waiting = f"{ready} ready message(s) wait in its queues" if brokers_seen else "its queues were not seen"
-        return "frozen", [*dead, waiting], unseen
-    evidence += dead
+        unseen.append("no broker of diagnose_broker_group answered: no consumers, prefetch or queue depth")
+    consumers: list[Mapping[str, Any]] = []
+    for sock, view in views:
+        strong, silence = socket_findings(sock, view, peers.get(sock["peer"], {}), thresholds)
+        consumers += view.get("consumers", [])
+        ready = sum(q["ready"] for q in view.get("queues", []))
+        known = "connection" in view
+        if known and int(view.get("heartbeat_s", 0)) == 0:
+            unseen.append(f"the connection through {sock['peer']} has no AMQP heartbeat: silence is all there is")
+        if brokers_seen and not known:
+            unseen.append(f"no broker knows this socket (seen by them as {view.get('seen_as', sock['local'])})")
+        if known and view.get("consumers") and ready > 0 and (strong or silence):
+            return "frozen", [*strong, *silence, f"{ready} ready message(s) wait in its queues"], unseen
+        if strong and not known:
+            return "frozen", [*strong, "its queues were not seen"], unseen
+        evidence += strong + silence
     if brokers_seen and not consumers and all("connection" in view for _, view in views):
         return "not consuming", [*evidence, "its broker connection has no consumer"], unseen
     expected = concurrency * int(thresholds["prefetch_multiplier"])
     limited = [c for c in consumers if 0 < c["prefetch"] < expected]
     if limited:
         found = ", ".join(f"{c['queue']}: {c['prefetch']}" for c in limited)
-        return (
-            "starved",
-            [*evidence, f"prefetch {found}, below {concurrency} processes x {thresholds['prefetch_multiplier']}"],
-            unseen,
-        )
+        multiplier = thresholds["prefetch_multiplier"]
+        return "starved", [*evidence, f"prefetch {found}, below {concurrency} processes x {multiplier}"], unseen
     if concurrency == 0:
         unseen.append("no pool processes (not prefork): the prefetch is not compared")
     return "", evidence, unseen
@@ -380,7 +418,12 @@ def diagnose(
     index = broker_index(brokers or {})
     rows = []
     for host, probe in sorted(probes.items()):
-        for program in probe.get("programs", []):
+        if not probe or "programs" not in probe:
+            rows.append({"host": host, "program": "", "pid": 0, "role": "main", "state": "", "uptime_s": 0,
+                         "verdict": "not probed", "evidence": ["the probe failed or the host was unreachable"],
+                         "unseen": []})  # fmt: skip
+            continue
+        for program in probe["programs"]:
             rows += program_rows(host, probe, program, index, bool(brokers), sessions, thresholds)
     return rows
 
@@ -399,24 +442,35 @@ def program_rows(
         return [{**base, "pid": program.get("pid", 0), "role": "main", "verdict": "not running",
                  "evidence": [f"Supervisor says {program['state']}"], "unseen": []}]  # fmt: skip
     window = float(probe.get("window_s", 0))
-    pool = [p for p in program["processes"] if p["role"] == "pool"]
+    # A pool process replaced during the window has no end to compare: left out, and said so.
+    processes = [p for p in program["processes"] if p.get("alive", True)]
+    replaced = len(program["processes"]) - len(processes)
+    pool = [p for p in processes if p["role"] == "pool"]
+    main = next((p for p in processes if p["role"] == "main"), {})
+    # The pool size the worker was started with, else the pool processes it runs (prefork).
+    concurrency = int(argv_option(main.get("argv", []), "-c", "--concurrency") or len(pool) or 0)
     rows = []
-    for process in program["processes"]:
+    for process in processes:
         numbers = leak_finding(process, window, thresholds)
         finding = numbers.pop("finding", "")
         row = {**base, "pid": process["pid"], "role": process["role"], **numbers,
-               "fd_kinds": process.get("fd_kinds", {})}  # fmt: skip
+               "fd_kinds": process.get("fd_kinds", {}), "cpu_s_in_window": process.get("cpu_s_in_window")}  # fmt: skip
         verdict, evidence, unseen = "", [], []
         if process["role"] == "main" and not program.get("links_readable", True):
             unseen = ["its descriptor links could not be read (root without CAP_SYS_PTRACE?): sockets unknown"]
         elif process["role"] == "main":
             socks = [s for s in program.get("sockets", []) if s["pid"] == process["pid"]]
-            views = [(s, broker_view(probe.get("ip", ""), s, index, sessions)) for s in socks]
+            views = [(s, broker_view(s, index, sessions)) for s in socks]
             verdict, evidence, unseen = main_process_verdict(
-                program, process, views, probe.get("peers", {}), len(pool), brokers_seen, thresholds
+                views, probe.get("peers", {}), concurrency, brokers_seen, thresholds
             )
-            row["concurrency"] = len(pool)
-            row["sockets"] = [{**s, "broker": v} for s, v in views]
+            row["concurrency"] = concurrency
+            peers = probe.get("peers", {})
+            row["sockets"] = [{**s, "broker": v, "peer_handshake": peers.get(s["peer"])} for s, v in views]
+            if program.get("strace"):
+                row["strace"] = program["strace"]
+            if replaced:
+                unseen.append(f"{replaced} pool process(es) ended during the window: not compared")
         if finding:
             evidence.append(finding)
             verdict = verdict or "leaking"

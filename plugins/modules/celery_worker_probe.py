@@ -14,7 +14,6 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.celery_fleet.fleet.plugins.module_utils.diagnosis import (
-    argv_option,
     fd_kind,
     is_celery_worker,
     open_files_limit,
@@ -124,6 +123,14 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+def worker_process(pid: int) -> int:
+    """The Celery worker's main process Supervisor started: the program's process, or its child when a
+    wrapper (`sh -c` without exec) started it. 0 if neither is a Celery worker."""
+    if is_celery_worker(argv_of(pid)):
+        return pid
+    return next((child for child in children_of(pid) if is_celery_worker(argv_of(child))), 0)
+
+
 def fd_count(pid: int) -> int:
     """Open descriptors: the entries of /proc/PID/fd (readable without reading their links)."""
     try:
@@ -198,7 +205,8 @@ def handshake(peer: str, tls: bool, timeout: float) -> dict[str, Any]:
 
 
 def sockets_now(module: AnsibleModule, pids: list[int], ports: set[int]) -> list[dict[str, Any]]:
-    _rc, out, _err = module.run_command(["ss", "-tinpoHa"])
+    # -n: numeric ports (without it, /etc/services turns 5671 into "amqps").
+    _rc, out, _err = module.run_command(["ss", "-tinpoHan"])
     return [s for s in ss_sockets(out, pids) if port_of(s["peer"]) in ports]
 
 
@@ -227,17 +235,17 @@ def main() -> None:
     if params["samples"] < 2 or params["window_s"] < 1:
         module.fail_json(msg="celery_worker_probe: samples must be at least 2 and window_s at least 1")
     rc, status, err = module.run_command(["supervisorctl", "status"])
-    # supervisorctl exits 3 when a program is not running; no output at all means it did not answer.
-    if not status.strip():
-        module.fail_json(msg=f"supervisorctl status gave nothing (rc {rc}): {err.strip()}")
+    # supervisorctl exits 3 when a program is not running; anything else (4: no supervisord) is no answer.
+    if rc not in (0, 3):
+        module.fail_json(msg=f"supervisorctl status failed (rc {rc}): {(status + err).strip()}")
     pattern = re.compile(params["program_pattern"])
     programs = []
     for program in supervisor_programs(status):
-        argv = argv_of(program["pid"]) if program["pid"] else []
-        if argv and is_celery_worker(argv):
-            processes = [{"pid": program["pid"], "role": "main", "argv": redacted(argv)}]
-            processes += [{"pid": pid, "role": "pool"} for pid in children_of(program["pid"])]
-            programs.append({**program, "processes": processes, "queues_option": argv_option(argv, "-Q", "--queues")})
+        main_pid = worker_process(program["pid"]) if program["pid"] else 0
+        if main_pid:
+            processes = [{"pid": main_pid, "role": "main", "argv": redacted(argv_of(main_pid))}]
+            processes += [{"pid": pid, "role": "pool"} for pid in children_of(main_pid)]
+            programs.append({**program, "pid": main_pid, "processes": processes})
         elif not program["pid"] and pattern.search(program["name"]):
             programs.append({**program, "processes": []})
     pids = [p["pid"] for program in programs for p in program["processes"]]
@@ -254,13 +262,18 @@ def main() -> None:
             counts[pid].append(fd_count(pid))
     window = round(time.monotonic() - started, 1)
     last = sockets_now(module, mains, ports)
-    received = {(s["pid"], s["local"]): s["bytes_received"] for s in first}
+    earlier = {(s["pid"], s["local"]): s for s in first}
     for sock in last:
-        before = received.get((sock["pid"], sock["local"]))
-        sock["received_in_window"] = sock["bytes_received"] - before if before is not None else None
+        before = earlier.get((sock["pid"], sock["local"]))
+        # None: the socket is newer than the window, so nothing can be said of its silence.
+        sock["received_in_window"] = sock["bytes_received"] - before["bytes_received"] if before else None
+        sock["retransmitting_at_start"] = bool(before and before["retransmitting"])
     for program in programs:
         for process in program["processes"]:
             pid = process["pid"]
+            process["alive"] = (PROC / str(pid)).exists()
+            if not process["alive"]:
+                continue
             kinds: dict[str, int] = {}
             targets = fd_targets(pid)
             for target in targets:
