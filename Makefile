@@ -53,8 +53,12 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	ruff check .
 	ruff format --check .
 
+.PHONY: promtool
+promtool: ## Put promtool at .cache/tools/ for the alert rules' unit tests (from Debian's package, not installed)
+	tools/promtool.sh
+
 .PHONY: unit
-unit: venv ## Unit tests of the project's Python code (no containers)
+unit: venv promtool ## Unit tests of the project's Python code and the alert rules (no containers)
 	pytest
 
 .PHONY: molecule
@@ -68,6 +72,7 @@ test: lint unit molecule ## Everything CI runs: lint, unit tests, Molecule scena
 lab: images ssh-key ## Bring up the local container fleet, deploy the stack, show what runs where
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/lab.yml
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/site.yml
+	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/monitoring.yml
 	tools/lab-summary.sh
 
 .PHONY: lab-down

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from types import ModuleType
 
+import alert_results
 import converge_timing
 import diagnosis_report
 import failover_results
@@ -12,7 +13,7 @@ import pytest
 import test_timing
 import tls_cost
 
-TOOLS = [failover_results, converge_timing, test_timing, tls_cost, diagnosis_report]
+TOOLS = [failover_results, converge_timing, test_timing, tls_cost, diagnosis_report, alert_results]
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.__name__)

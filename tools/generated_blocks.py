@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,28 @@ def reference_cli(
         adopt()
     print(show())
     return 0
+
+
+@dataclass(frozen=True)
+class OneBlockTool:
+    """A results tool whose docs quote its reference in one block: where the latest results are, where the
+    reference is committed, and the block that quotes it."""
+
+    results: Path
+    reference: Path
+    doc: Path
+    begin: str
+    end: str
+    block: Callable[[dict[str, Any]], str]
+    # What to run when there are no results yet.
+    missing: str
+
+    def generated(self, reference: dict[str, Any]) -> list[Block]:
+        return [(self.doc, self.begin, self.end, self.block(reference))]
+
+    def adopt(self) -> None:
+        rewrite_blocks(self.generated(copy_reference(self.results, self.reference)))
+
+    def main(self, argv: list[str] | None, doc: str) -> int:
+        show = lambda: self.block(json.loads(self.results.read_text()))  # noqa: E731
+        return reference_cli(argv, doc, self.results, self.missing, self.adopt, show)

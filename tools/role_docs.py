@@ -28,7 +28,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "plugins" / "filter"))
 from role_inputs import RANGE_PREFIX, option_range, range_words  # noqa: E402
 
-ROLES = ["rabbitmq", "haproxy", "celery_worker", "pki", "firewall", "diagnose", "lab"]
+ROLES = ["rabbitmq", "haproxy", "celery_worker", "pki", "firewall", "diagnose", "monitoring", "node_exporter", "lab"]
 BEGIN = "<!-- BEGIN generated variables: make docs -->"
 END = "<!-- END generated variables -->"
 # Ansible's documentation markup in argument specs: O(option), C(code), V(value), I(italic).

@@ -13,12 +13,11 @@ tests/test_generated_docs.py checks that docs/security.md quotes the committed r
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from generated_blocks import copy_reference, reference_cli, rewrite_blocks
+from generated_blocks import OneBlockTool
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_DIR / ".cache" / "tls-cost" / "results.json"
@@ -81,17 +80,12 @@ def block(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def generated(reference: dict[str, Any]) -> list[tuple[Path, str, str, str]]:
-    return [(DOC, BEGIN, END, block(reference))]
-
-
-def adopt() -> None:
-    rewrite_blocks(generated(copy_reference(RESULTS, REFERENCE)))
+TOOL = OneBlockTool(RESULTS, REFERENCE, DOC, BEGIN, END, block, "run `make molecule SCENARIOS=roles` first")
+generated = TOOL.generated
 
 
 def main(argv: list[str] | None = None) -> int:
-    hint = "run `make molecule SCENARIOS=roles` first"
-    return reference_cli(argv, __doc__ or "", RESULTS, hint, adopt, lambda: block(json.loads(RESULTS.read_text())))
+    return TOOL.main(argv, __doc__ or "")
 
 
 if __name__ == "__main__":

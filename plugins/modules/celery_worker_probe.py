@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import ssl
 import struct
 import time
-from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -21,6 +19,16 @@ from ansible_collections.celery_fleet.fleet.plugins.module_utils.diagnosis impor
     redacted,
     ss_sockets,
     supervisor_programs,
+)
+from ansible_collections.celery_fleet.fleet.plugins.module_utils.procfs import (
+    PROC,
+    argv_of,
+    children_of,
+    cpu_seconds,
+    fd_count,
+    fd_targets,
+    proc_read,
+    worker_process,
 )
 
 DOCUMENTATION = r"""
@@ -94,70 +102,6 @@ window_s:
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 # The broker's first frame: a method frame (type 1) on channel 0, connection.start (class 10, method 10).
 CONNECTION_START = (1, 0, 10, 10)
-
-
-PROC = Path("/proc")
-
-
-def proc_read(pid: int, name: str) -> str:
-    try:
-        return (PROC / str(pid) / name).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def argv_of(pid: int) -> list[str]:
-    return [word for word in proc_read(pid, "cmdline").split("\0") if word]
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children: the prefork pool's processes."""
-    found = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            stat = proc_read(int(entry.name), "stat")
-            # Fields after the command name (which may hold spaces), in parentheses: state, ppid, ...
-            rest = stat.rsplit(")", 1)[-1].split()
-            if len(rest) > 1 and rest[1] == str(pid):
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def worker_process(pid: int) -> int:
-    """The Celery worker's main process Supervisor started: the program's process, or its child when a
-    wrapper (`sh -c` without exec) started it. 0 if neither is a Celery worker."""
-    if is_celery_worker(argv_of(pid)):
-        return pid
-    return next((child for child in children_of(pid) if is_celery_worker(argv_of(child))), 0)
-
-
-def fd_count(pid: int) -> int:
-    """Open descriptors: the entries of /proc/PID/fd (readable without reading their links)."""
-    try:
-        return sum(1 for _ in (PROC / str(pid) / "fd").iterdir())
-    except OSError:
-        return 0
-
-
-def fd_targets(pid: int) -> list[str]:
-    """Where each descriptor points (root needs CAP_SYS_PTRACE for another user's, as `ss -p` does)."""
-    try:
-        links = list((PROC / str(pid) / "fd").iterdir())
-    except OSError:
-        return []
-    targets = []
-    for link in links:
-        try:
-            targets.append(str(link.readlink()))
-        except OSError:
-            continue
-    return targets
-
-
-def cpu_seconds(pid: int) -> float:
-    rest = proc_read(pid, "stat").rsplit(")", 1)[-1].split()
-    # utime and stime are fields 14 and 15 of /proc/PID/stat; rest starts at field 3.
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK") if len(rest) > 12 else 0.0
 
 
 def handshake(peer: str, tls: bool, timeout: float) -> dict[str, Any]:
@@ -241,7 +185,7 @@ def main() -> None:
     pattern = re.compile(params["program_pattern"])
     programs = []
     for program in supervisor_programs(status):
-        main_pid = worker_process(program["pid"]) if program["pid"] else 0
+        main_pid = worker_process(program["pid"], is_celery_worker) if program["pid"] else 0
         if main_pid:
             processes = [{"pid": main_pid, "role": "main", "argv": redacted(argv_of(main_pid))}]
             processes += [{"pid": pid, "role": "pool"} for pid in children_of(main_pid)]

@@ -8,6 +8,10 @@ they restarted.
   while the control's publisher fills its queue. Nothing heals that flow: the restart is the fix.
 - Leaking: the anchor (Celery's defaults: no max-tasks-per-child) runs the leak task twice a second.
 
+The monitoring tier must see the same two on its own: ConsumersFrozen for the control's queue and
+CeleryDescriptorsGrowing for the anchor fire in Alertmanager within their bounds (tests/alerting.py), and resolve
+after the remediation.
+
 Runs: a healthy fleet twice (check mode, then for real: nothing flagged, nothing changed), the planted fleet (the
 report must flag exactly the frozen and the leaking worker), then the same with remediation on.
 """
@@ -19,14 +23,17 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import testinfra.host
+from alerting import BOUNDS, alertmanager, check, measure, record, resolve_bound_s
 from faults import BROKERS, COMPLETED_LOG, HEAL_BOUND_S, PASSWORD, VHOST, WORKERS
 from fleetlib.accounting import completions
+from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.hosts import container_address, get, root
 from fleetlib.playbook_output import recap
 from fleetlib.project import PROJECT_DIR
@@ -47,6 +54,9 @@ PLANTED = PROJECT_DIR / ".cache" / "diagnosis" / "planted.json"
 # window; before the cut it received a task every 0.5 s.
 WINDOW = {"diagnose_window_s": 10, "diagnose_frozen_silence_s": 8, "diagnose_report_path": str(REPORT)}
 LEAK_PER_TASK = 5
+CONTROL_PROGRAM, ANCHOR_PROGRAM = "celery-control:celery-control-00", "celery-anchor:celery-anchor-00"
+# What the monitoring tier must raise for the planted fleet: the control's queue frozen, the anchor leaking.
+PLANTED_ALERTS = [("ConsumersFrozen", {"queue": "control"}), ("CeleryDescriptorsGrowing", {"instance": ANCHOR})]
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -72,6 +82,19 @@ def flagged(rows: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
 
 def main_pid(worker: testinfra.host.Host, program: str) -> int:
     return int(root(worker, f"supervisorctl pid {program}"))
+
+
+def restarted_at(worker: testinfra.host.Host, program: str) -> float:
+    """When Supervisor last started the program, on this runner's monotonic clock (to the second)."""
+    status = root(worker, f"supervisorctl status {program}")
+    hours, minutes, seconds = (int(part) for part in status.rsplit("uptime", 1)[1].strip().split(":")[-3:])
+    return time.monotonic() - (hours * 3600 + minutes * 60 + seconds)
+
+
+def queue_messages(broker: testinfra.host.Host, queue: str) -> int:
+    """Ready and unacknowledged messages of a queue, as the broker counts them."""
+    rows = rabbitmqctl_json(broker, "list_queues", "--vhost", VHOST, "name", "messages")
+    return next(row["messages"] for row in rows if row["name"] == queue)  # type: ignore[union-attr]
 
 
 def broker_socket(worker: testinfra.host.Host, broker_ip: str) -> int:
@@ -117,33 +140,50 @@ def test_the_frozen_and_the_leaking_worker_are_found_and_only_they_restarted(
     anchor_app = defaults_client([f"{ip}:5671" for ip in broker_ips], PASSWORD, VHOST, "anchor", tls)
     leak = Publisher(anchor_app, "celery_fleet_app.anchor.leak_descriptors", f"diag-leak-{prefix}", 0.5,
                      task_args=[LEAK_PER_TASK])  # fmt: skip
+    watch = alertmanager(host).start()
     try:
         done = lambda: completions(control, COMPLETED_LOG, f"diag-control-{prefix}")  # noqa: E731
         assert wait_for(done, timeout=60), "the control completed nothing before its flow was cut"
         port = broker_socket(control, broker_ips[0])
-        frozen_pid = main_pid(control, "celery-control:celery-control-00")
-        anchor_pid = main_pid(anchor, "celery-anchor:celery-anchor-00")
+        frozen_pid = main_pid(control, CONTROL_PROGRAM)
+        anchor_pid = main_pid(anchor, ANCHOR_PROGRAM)
         with flow_cut(control, port):
+            cut = time.monotonic()
             leak.start()
             assert wait_for(lambda: leak.published, timeout=30), f"no leak task published ({leak.errors} errors)"
             rows, _ = diagnose(playbook_runner_at)
             shutil.copy(REPORT, PLANTED)
             check_planted(rows, frozen_pid)
+            # The monitoring tier sees the same two, on its own (docs/alerts.md).
+            fired = lambda: all(watch.firing(name, labels, cut) for name, labels in PLANTED_ALERTS)  # noqa: E731
+            wait_for(fired, timeout=max(BOUNDS[name] for name, _ in PLANTED_ALERTS) + 5)
             completed_before = {token for token, _ in done()}
             rows, changed = diagnose(playbook_runner_at, diagnose_remediate=True)
             check_planted(rows, frozen_pid)
             leak.stop()
+            # The heals: the frozen control's is its restart. A restart does not cure a leak (the restarted anchor
+            # leaks again with the tasks still queued for it): the leak's ends when its last task has run.
+            healed = {"ConsumersFrozen": restarted_at(control, CONTROL_PROGRAM)}
+            assert wait_for(lambda: queue_messages(get(host, BROKERS[1]), "anchor") == 0, timeout=60), "no drain"
+            healed["CeleryDescriptorsGrowing"] = time.monotonic()
             # Exactly the frozen and the leaking worker restarted; the healthy ones kept their processes.
-            assert main_pid(control, "celery-control:celery-control-00") != frozen_pid
-            assert main_pid(anchor, "celery-anchor:celery-anchor-00") != anchor_pid
+            assert main_pid(control, CONTROL_PROGRAM) != frozen_pid
+            assert main_pid(anchor, ANCHOR_PROGRAM) != anchor_pid
             assert {name: main_pid(get(host, name), "celery-default:celery-default-00") for name in WORKERS} == healthy
             assert {name for name, count in changed.items() if count} == {CONTROL, ANCHOR}, changed
             # The restarted control consumes again: the tasks that waited, and new ones.
             back = wait_for(lambda: len({t for t, _ in done()} - completed_before) > 5, timeout=60)
             assert back, "the control did not consume again after its restart"
+            gone = lambda: not any(watch.firing(name, labels, cut) for name, labels in PLANTED_ALERTS)  # noqa: E731
+            wait_for(gone, timeout=max(resolve_bound_s(name) for name, _ in PLANTED_ALERTS) + 5)
     finally:
+        watch.stop()
         for publisher in (busy, control_publisher, leak):
             publisher.stop()
+    # The alerts, timed from the cut (the leak started with it) and, resolved, from their heals.
+    outcomes = [measure(watch, "planted", name, labels, cut, healed[name]) for name, labels in PLANTED_ALERTS]
+    record("planted", outcomes)
+    check(outcomes)
 
 
 def check_planted(rows: list[dict[str, Any]], frozen_pid: int) -> None:

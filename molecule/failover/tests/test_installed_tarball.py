@@ -1,6 +1,6 @@
 """The collection as users install it: the built tarball, installed outside this checkout, and its
-site.yml run against the converged failover stack, after the faults: it must find nothing to change
-(the scenario's second run, in place of Molecule's idempotence step).
+site.yml and monitoring.yml run against the converged failover stack, after the faults: they must find nothing
+to change (the scenario's second run, in place of Molecule's idempotence step).
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def test_the_tarball_holds_what_users_run_and_nothing_else(installed_collection:
         "plugins/modules/haproxy_sessions.py",
         "plugins/module_utils/diagnosis.py",
         "roles/diagnose/tasks/main.yml",
+        "playbooks/monitoring.yml",
+        "roles/monitoring/templates/celery_fleet.rules.yml.j2",
+        "roles/node_exporter/tasks/main.yml",
+        "roles/celery_worker/files/celery_fleet_feed.py",
+        "plugins/module_utils/procfs.py",
         "reference_app/pyproject.toml",
         "haproxy/haproxy.cfg",
         "docs/rabbitmq.md",
@@ -105,3 +110,12 @@ def test_site_from_the_installed_tarball_finds_nothing_to_change(installed_colle
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     # A collection's playbook by its full name, as users call it.
     assert_nothing_changed(run_playbook("celery_fleet.fleet.site", inventory, env=env, cwd=install), TIERS)
+
+
+def test_monitoring_from_the_installed_tarball_finds_nothing_to_change(
+    installed_collection: tuple[Path, list[str]],
+) -> None:
+    install, _ = installed_collection
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    result = run_playbook("celery_fleet.fleet.monitoring", inventory, env=user_env(install), cwd=install)
+    assert_nothing_changed(result, ("fo-monitoring", *TIERS))
