@@ -307,3 +307,9 @@ def test_the_textfile_has_one_verdict_per_process() -> None:
     ]
     assert len(ones) == 3
     assert text.endswith("celery_fleet_diagnosis_timestamp_seconds 1000\n")
+
+
+def test_a_metric_line_keeps_the_value_exact_and_escapes_labels() -> None:
+    # The feed's timestamp: `:g` would print 1.79638e+09, hours off, and the stale-feed alert would misfire.
+    assert diagnosis.metric_line("t_seconds", 1796378571.3127882) == "t_seconds 1796378571.3127882"
+    assert diagnosis.metric_line("up", 1, program='a "b"\\c') == 'up{program="a \\"b\\"\\\\c"} 1'

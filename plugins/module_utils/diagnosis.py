@@ -518,6 +518,14 @@ def table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() for line in lines]
 
 
+def metric_line(name: str, value: float, **labels: object) -> str:
+    """One sample in node_exporter's textfile format: label values escaped, the value exact (str(), never `:g`,
+    which rounds a Unix time to hours)."""
+    escaped = (str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for text in labels.values())
+    inside = ",".join(f'{key}="{text}"' for key, text in zip(labels, escaped, strict=True))
+    return f"{name}{{{inside}}} {value}" if inside else f"{name} {value}"
+
+
 def textfile(rows: Sequence[Mapping[str, Any]], host: str, now: float) -> str:
     """The host's rows for node_exporter's textfile collector: a verdict per process and its descriptors."""
     out = [
@@ -526,22 +534,21 @@ def textfile(rows: Sequence[Mapping[str, Any]], host: str, now: float) -> str:
     ]
     mine = [row for row in rows if row["host"] == host]
     for row in mine:
-        labels = f'program="{row["program"]}",pid="{row["pid"]}",role="{row["role"]}"'
+        labels = {"program": row["program"], "pid": row["pid"], "role": row["role"]}
         for verdict in VERDICTS:
-            out.append(
-                f'celery_fleet_diagnosis_verdict{{{labels},verdict="{verdict}"}} {int(row["verdict"] == verdict)}'
-            )
+            out.append(metric_line("celery_fleet_diagnosis_verdict", int(row["verdict"] == verdict),
+                                   **labels, verdict=verdict))  # fmt: skip
     out += [
         "# HELP celery_fleet_diagnosis_fd_growth_per_minute Descriptors gained per minute over the sample window.",
         "# TYPE celery_fleet_diagnosis_fd_growth_per_minute gauge",
     ]
     for row in mine:
         if "fd_growth_per_min" in row:
-            labels = f'program="{row["program"]}",pid="{row["pid"]}",role="{row["role"]}"'
-            out.append(f"celery_fleet_diagnosis_fd_growth_per_minute{{{labels}}} {row['fd_growth_per_min']}")
+            labels = {"program": row["program"], "pid": row["pid"], "role": row["role"]}
+            out.append(metric_line("celery_fleet_diagnosis_fd_growth_per_minute", row["fd_growth_per_min"], **labels))
     out += [
         "# HELP celery_fleet_diagnosis_timestamp_seconds When the last diagnosis ran.",
         "# TYPE celery_fleet_diagnosis_timestamp_seconds gauge",
-        f"celery_fleet_diagnosis_timestamp_seconds {now:.0f}",
+        metric_line("celery_fleet_diagnosis_timestamp_seconds", round(now)),
     ]
     return "\n".join(out) + "\n"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 # The collection's module_utils, installed beside this script by the role.
 sys.path.insert(0, "/usr/local/lib/celery-fleet")
-from diagnosis import is_celery_worker, open_files_limit, supervisor_programs
+from diagnosis import is_celery_worker, metric_line, open_files_limit, supervisor_programs
 from procfs import children_of, fd_count, proc_read, worker_process
 
 HELP = {
@@ -36,15 +36,6 @@ HELP = {
 }
 
 
-def label_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def sample(name: str, value: float, **labels: object) -> str:
-    inside = ",".join(f'{key}="{label_value(str(val))}"' for key, val in labels.items())
-    return f"{name}{{{inside}}} {value:g}" if inside else f"{name} {value:g}"
-
-
 def lines_now() -> list[str]:
     status = subprocess.run(["supervisorctl", "status"], capture_output=True, text=True, check=False)
     # supervisorctl exits 3 when a program is not running; anything else is no answer, and no file.
@@ -53,7 +44,7 @@ def lines_now() -> list[str]:
     samples: dict[str, list[str]] = {name: [] for name in HELP}
 
     def add(name: str, value: float, **labels: object) -> None:
-        samples[name].append(sample(name, value, **labels))
+        samples[name].append(metric_line(name, value, **labels))
 
     for program in supervisor_programs(status.stdout):
         name, state = program["name"], program["state"]
