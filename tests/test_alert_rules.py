@@ -27,11 +27,11 @@ RULES_FILE = "celery_fleet.rules.yml"
 # A cluster of three brokers, as the role's defaults expect.
 GROUPS = {"rabbitmq": ["b1", "b2", "b3"]}
 LABEL = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
+DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 
 
 def role_variables() -> dict[str, Any]:
-    variables = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    variables |= yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    variables = DEFAULTS | yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     trusted = {name: trust_as_template(value) if isinstance(value, str) else value for name, value in variables.items()}
     return trusted | {"groups": GROUPS, "ansible_managed": "Ansible managed", "inventory_hostname": "m1"}
 
@@ -78,7 +78,7 @@ def with_annotations(case: dict[str, Any], rules: dict[str, dict[str, Any]]) -> 
                 alert["exp_annotations"] = {
                     name: filled(text, alert["exp_labels"]) for name, text in annotations.items()
                 }
-    interval = int(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["monitoring_evaluation_interval_s"])
+    interval = int(DEFAULTS["monitoring_evaluation_interval_s"])
     return {"rule_files": [RULES_FILE], "evaluation_interval": f"{interval}s", **case}
 
 

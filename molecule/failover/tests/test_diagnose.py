@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import testinfra.host
 from alerting import BOUNDS, alertmanager, check, measure, record, resolve_bound_s
+from diagnosis import supervisor_programs
 from faults import BROKERS, COMPLETED_LOG, HEAL_BOUND_S, PASSWORD, VHOST, WORKERS
 from fleetlib.accounting import completions
 from fleetlib.brokers import rabbitmqctl_json
@@ -86,9 +87,8 @@ def main_pid(worker: testinfra.host.Host, program: str) -> int:
 
 def restarted_at(worker: testinfra.host.Host, program: str) -> float:
     """When Supervisor last started the program, on this runner's monotonic clock (to the second)."""
-    status = root(worker, f"supervisorctl status {program}")
-    hours, minutes, seconds = (int(part) for part in status.rsplit("uptime", 1)[1].strip().split(":")[-3:])
-    return time.monotonic() - (hours * 3600 + minutes * 60 + seconds)
+    (status,) = supervisor_programs(root(worker, f"supervisorctl status {program}"))
+    return time.monotonic() - status["uptime_s"]
 
 
 def queue_messages(broker: testinfra.host.Host, queue: str) -> int:
