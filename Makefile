@@ -75,6 +75,14 @@ lab: images ssh-key ## Bring up the local container fleet, deploy the stack, sho
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/monitoring.yml
 	tools/lab-summary.sh
 
+.PHONY: drill
+# FAULT, TARGET and HOLD reach the tool in its environment, never through a shell command line.
+drill: export DRILL_FAULT = $(FAULT)
+drill: export DRILL_TARGET = $(TARGET)
+drill: export DRILL_HOLD = $(HOLD)
+drill: venv ## On the running lab: inject FAULT (blackhole, crash, proxy-vanishes...), print its timeline, draw it
+	python tools/drill.py
+
 .PHONY: lab-down
 lab-down: venv ## Remove the lab's containers and network
 	ansible-playbook --inventory $(LAB_INVENTORY) playbooks/lab.yml --extra-vars lab_state=absent

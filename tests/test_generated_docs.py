@@ -8,12 +8,13 @@ from types import ModuleType
 import alert_results
 import converge_timing
 import diagnosis_report
+import drill
 import failover_results
 import pytest
 import test_timing
 import tls_cost
 
-TOOLS = [failover_results, converge_timing, test_timing, tls_cost, diagnosis_report, alert_results]
+TOOLS = [failover_results, converge_timing, test_timing, tls_cost, diagnosis_report, alert_results, drill]
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda tool: tool.__name__)

@@ -1,4 +1,5 @@
-"""What Alertmanager shows, watched from the test runner: when each alert first fired and when it went away.
+"""What the monitoring tier shows: when each alert first fired in Alertmanager and when it went away, and
+Prometheus's samples of a query over a time range.
 
 A background thread polls Alertmanager's API (`/api/v2/alerts`, active only)
 twice a second and keeps, per alert (its name and labels), the first and the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,6 +71,11 @@ class AlertWatch:
         if self._thread:
             self._thread.join(timeout=5)
 
+    def seen_since(self, since: float) -> list[Seen]:
+        """Every alert first seen at or after `since`."""
+        with self._lock:
+            return [s for s in self.seen if s.first >= since]
+
     def matching(self, name: str, labels: Mapping[str, str], since: float) -> list[Seen]:
         """The sightings of alert `name` whose labels include `labels`, first seen at or after `since`."""
         with self._lock:
@@ -91,3 +98,11 @@ class AlertWatch:
         if not found or self.firing(name, labels, since):
             return None
         return round(max(0.0, max(s.last for s in found) - healed), 1)
+
+
+def query_range(url: str, expr: str, start: float, end: float, step: float = 1.0) -> list[tuple[float, float]]:
+    """(epoch, value) of the query's first series at every step from start to end, from Prometheus at `url`."""
+    query = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    with urllib.request.urlopen(f"{url}/api/v1/query_range?{query}", timeout=10) as answer:
+        series = json.load(answer)["data"]["result"]
+    return [(float(when), float(value)) for when, value in series[0]["values"]] if series else []

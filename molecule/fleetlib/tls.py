@@ -19,9 +19,9 @@ from fleetlib.project import scenario_inventory
 PROXY_SERVER_NAME = "amqp.celery-fleet"
 
 
-def fleet_ca_dir() -> Path:
-    """Where the pki role keeps the deployment's CA: <inventory>/.secrets/pki."""
-    return scenario_inventory() / ".secrets" / "pki"
+def fleet_ca_dir(inventory: Path | None = None) -> Path:
+    """Where the pki role keeps the deployment's CA: <inventory>/.secrets/pki (default: the scenario's)."""
+    return (inventory or scenario_inventory()) / ".secrets" / "pki"
 
 
 def _name(common_name: str) -> x509.Name:
@@ -54,14 +54,16 @@ def _certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _client(directory: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str) -> TlsConfig:
+def _client(
+    directory: Path, ca_file: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str
+) -> TlsConfig:
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _certificate(name, key, ca_cert.subject, ca_key, ca=False)
     _write_key(key, directory / "client.key")
     (directory / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return TlsConfig(
-        ca_file=str(fleet_ca_dir() / "ca.crt"),
+        ca_file=str(ca_file),
         cert_file=str(directory / "client.crt"),
         key_file=str(directory / "client.key"),
         server_name=PROXY_SERVER_NAME,
@@ -69,13 +71,14 @@ def _client(directory: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurve
 
 
 @functools.cache
-def fleet_client_tls() -> TlsConfig:
-    """A client certificate the fleet's CA signed, as an application's publisher would hold."""
-    ca_dir = fleet_ca_dir()
+def fleet_client_tls(inventory: Path | None = None) -> TlsConfig:
+    """A client certificate the fleet's CA signed, as an application's publisher would hold (default: the
+    scenario's inventory's CA)."""
+    ca_dir = fleet_ca_dir(inventory)
     ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    return _client(ca_dir.parent / "test-client", ca_cert, ca_key, "failover-tests")
+    return _client(ca_dir.parent / "test-client", ca_dir / "ca.crt", ca_cert, ca_key, "failover-tests")
 
 
 @functools.cache
@@ -84,4 +87,6 @@ def foreign_client_tls() -> TlsConfig:
     (so any refusal is the server's)."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _certificate("Some other CA", ca_key, _name("Some other CA"), ca_key, ca=True)
-    return _client(fleet_ca_dir().parent / "foreign-client", ca_cert, ca_key, "not-in-the-fleet")
+    return _client(
+        fleet_ca_dir().parent / "foreign-client", fleet_ca_dir() / "ca.crt", ca_cert, ca_key, "not-in-the-fleet"
+    )

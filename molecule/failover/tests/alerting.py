@@ -8,8 +8,9 @@ import time
 from dataclasses import asdict, dataclass
 
 import testinfra.host
-from faults import DETECTION_S, GROUP_VARS, SCHEDULING_SLACK_S
+from faults import GROUP_VARS
 from fleetlib.alerts import AlertWatch
+from fleetlib.faults import DETECTION_S, SCHEDULING_SLACK_S
 from fleetlib.hosts import container_address, get
 from fleetlib.project import PROJECT_DIR, role_defaults
 
@@ -57,9 +58,13 @@ BOUNDS = {
 }
 
 
+def monitoring_url(host: testinfra.host.Host, service: str) -> str:
+    """Prometheus's or Alertmanager's address, as the control node reaches it."""
+    return f"http://{container_address(get(host, MONITORING))}:{SETTINGS[f'monitoring_{service}_port']}"
+
+
 def alertmanager(host: testinfra.host.Host) -> AlertWatch:
-    port = SETTINGS["monitoring_alertmanager_port"]
-    return AlertWatch(f"http://{container_address(get(host, MONITORING))}:{port}")
+    return AlertWatch(monitoring_url(host, "alertmanager"))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The broker faults, how each heals, and the bounds the failover test holds them to.
+"""The failover stack's faults (fleetlib.faults, on its hosts), its cases, and the bounds the tests hold them to.
 
 Every bound comes from the roles' settings (see haproxy/haproxy.cfg and the
 docs/failover.md); none is a number picked to pass.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fleetlib.bounds import agent_detection_bound_s, haproxy_detection_bound_s
+from fleetlib.faults import CONSUME_AFTER_TEARDOWN_S, PROXY_HOST_FAULTS, SCHEDULING_SLACK_S, broker_faults
 from fleetlib.project import role_defaults, scenario_group_vars
 
 GROUP_VARS = scenario_group_vars("failover")
@@ -28,20 +28,6 @@ WORKERS = ("fo-worker-1", "fo-worker-2")
 PROXIES = ("fo-haproxy", "fo-haproxy-2")
 
 
-# Worst case from a broker falling silent to HAProxy marking it DOWN and
-# ending its sessions: inter + fall x timeout check + (fall - 1) x fastinter.
-DETECTION_S = haproxy_detection_bound_s()
-# Worst case from a broker being cut off from its peers (it still greets) to
-# its health agent's "down" reaching HAProxy.
-AGENT_DETECTION_S = agent_detection_bound_s()
-# The teardown (FIN, RST) must reach the worker within detection plus scheduling slack.
-SCHEDULING_SLACK_S = 2.0
-# Nothing is declared at run time, so a worker torn down consumes again as
-# soon as it has reconnected to a live broker and sent basic.consume.
-CONSUME_AFTER_TEARDOWN_S = 3.0
-# From the fault to tasks completing again: silent faults wait for the health
-# check (or the agent); a crash closes its sockets, so HAProxy relays the close at once.
-CRASH_CONSUME_BOUND_S = CONSUME_AFTER_TEARDOWN_S
 # HAProxy closes a session silent for this long (an idle client's, an idle producer's).
 IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout_server"])
 # A worker prefetches at most concurrency x prefetch multiplier (1) tasks;
@@ -57,66 +43,7 @@ ETA_TASKS, ETA_COUNTDOWN_S = 4, 15
 HEAL_BOUND_S = 90
 
 
-# The tests drive the hosts over SSH (port 22), as a fleet is driven. A fault
-# cuts a host's service traffic but leaves that channel open, as a separate
-# management network would: the heal must still reach the host. The ACCEPT
-# goes in first, so no command's own SSH packet is ever dropped.
-def drop_all(*chains: str) -> tuple[str, str]:
-    """(inject, heal) commands that drop every packet of the chains (INPUT, OUTPUT) except SSH's."""
-    ssh = {"INPUT": "--dport 22", "OUTPUT": "--sport 22"}
-    inject = [f"iptables -I {c} 1 -p tcp {ssh[c]} -j ACCEPT && iptables -I {c} 2 -j DROP" for c in chains]
-    heal = [f"iptables -D {c} -j DROP && iptables -D {c} -p tcp {ssh[c]} -j ACCEPT" for c in chains]
-    return " && ".join(inject), " && ".join(heal)
-
-
-@dataclass(frozen=True)
-class Fault:
-    inject: str
-    # What the network or systemd does when the fault ends; never an operator's restart.
-    heal: str
-    # Whether the broker's kernel closes its sockets (the process died): then
-    # HAProxy relays that close to the worker as a FIN at once, before any
-    # health check. A broker that falls silent is only noticed by the check,
-    # and HAProxy must reset the worker's connection (RST) itself.
-    closes_its_sockets: bool = False
-    # Whether the broker still greets (only its health agent can tell HAProxy).
-    detected_by_agent: bool = False
-
-    def idle_client_teardown(self) -> tuple[str, ...]:
-        """What the idle client must get from HAProxy (tcpdump's flag letters).
-
-        HAProxy ends a session of a server marked DOWN with a FIN and, with
-        `option nolinger`, a RST once it closes the socket. A client that
-        answers the FIN with its own first (Celery reads at once) may leave
-        HAProxy nothing to reset, so the RST is checked on an idle client.
-        """
-        return ("R", "F") if self.closes_its_sockets else ("R",)
-
-    def teardown_bound_s(self) -> float:
-        return (AGENT_DETECTION_S if self.detected_by_agent else DETECTION_S) + SCHEDULING_SLACK_S
-
-    def consume_bound_s(self) -> float:
-        if self.closes_its_sockets:
-            return CRASH_CONSUME_BOUND_S
-        return self.teardown_bound_s() + CONSUME_AFTER_TEARDOWN_S
-
-
-FAULTS = {
-    # The lost-FIN case from the incident: the broker vanishes from the network.
-    "blackhole": Fault(*drop_all("INPUT", "OUTPUT")),
-    # Only the broker's outgoing packets are lost.
-    "one-way-loss": Fault(*drop_all("OUTPUT")),
-    # The broker's processes stop; its kernel still completes TCP handshakes.
-    "freeze": Fault("systemctl kill --signal=SIGSTOP rabbitmq-server",
-                    "systemctl kill --signal=SIGCONT rabbitmq-server"),
-    # The broker is cut off from its peers only: the proxy, the workers and the
-    # publisher still reach it, and it still greets them.
-    "partition": Fault(f"iptables -I INPUT -s {PEERS} -j DROP && iptables -I OUTPUT -d {PEERS} -j DROP",
-                       f"iptables -D INPUT -s {PEERS} -j DROP && iptables -D OUTPUT -d {PEERS} -j DROP",
-                       detected_by_agent=True),
-    # The broker dies at once; systemd's Restart=on-failure brings it back.
-    "crash": Fault("systemctl kill --signal=SIGKILL rabbitmq-server", "true", closes_its_sockets=True),
-}  # fmt: skip
+FAULTS = broker_faults(PEERS)
 
 
 @dataclass(frozen=True)
@@ -211,10 +138,10 @@ class ProxyFault:
 
 PROXY_FAULTS = {
     # HAProxy dies (systemd restarts it): its kernel resets every session.
-    "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true", PROXIES[0],
+    "proxy-crash": ProxyFault(*PROXY_HOST_FAULTS["proxy-crash"], PROXIES[0],
                               detection_bound_s=SCHEDULING_SLACK_S),
     # The proxy host vanishes: the incident one tier up.
-    "proxy-vanishes": ProxyFault(*drop_all("INPUT", "OUTPUT"), PROXIES[0],
+    "proxy-vanishes": ProxyFault(*PROXY_HOST_FAULTS["proxy-vanishes"], PROXIES[0],
                                  detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
                                  stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
     # One worker's packets to its proxy are lost; it still hears the proxy.

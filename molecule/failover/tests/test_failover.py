@@ -12,12 +12,10 @@ and Celery's defaults (the anchor) beside ours. Results: tools/failover_results.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shlex
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from faults import (
     BROKERS,
     CASES,
     COMPLETED_LOG,
-    CONSUME_AFTER_TEARDOWN_S,
     ETA_COUNTDOWN_S,
     ETA_TASKS,
     FAULTS,
@@ -48,8 +45,9 @@ from faults import (
 )
 from fleetlib.accounting import completions, consuming_again, late_tasks
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
+from fleetlib.faults import CONSUME_AFTER_TEARDOWN_S
 from fleetlib.hosts import container_address, get, reconnects, root, root_succeeds
-from fleetlib.proxies import haproxy_command
+from fleetlib.proxies import only_serving, sessions_moved_to
 from fleetlib.publishing import Publisher, defaults_client
 from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import wait_for
@@ -92,23 +90,6 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     started = wait_for(lambda: root_succeeds(host, "test -s /root/idle.port"), timeout=30)
     assert started, root(host, "cat /root/idle.log")
     return int(root(host, "cat /root/idle.port"))
-
-
-def each_proxy(haproxy: testinfra.host.Host, commands: list[str]) -> None:
-    """The same admin-socket commands on every proxy, one line each (HAProxy takes `;`-separated commands)."""
-    for proxy in proxies(haproxy):
-        haproxy_command(proxy, "; ".join(commands))
-
-
-@contextlib.contextmanager
-def only_target_serving(haproxy: testinfra.host.Host) -> Iterator[None]:
-    """While inside, HAProxy sends new connections to the broker under test only."""
-    others = [name for name in BROKERS if name != TARGET]
-    each_proxy(haproxy, [f"disable server rabbitmq/{name}" for name in others])
-    try:
-        yield
-    finally:
-        each_proxy(haproxy, [f"enable server rabbitmq/{name}" for name in others])
 
 
 def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
@@ -185,9 +166,7 @@ class Run(FaultRun):
         worker reconnects at once, as it does after a fault, and so lands on it.
         Cheaper than restarting the pools: no process starts.
         """
-        with only_target_serving(self.haproxy):
-            cut_at = time.time()
-            each_proxy(self.haproxy, [f"shutdown sessions server rabbitmq/{name}" for name in BROKERS])
+        with sessions_moved_to(proxies(self.haproxy), BROKERS, TARGET) as cut_at:
             reconnected = wait_for(lambda: all(self.reconnects(w, cut_at) for w in WORKERS), timeout=30)
             assert reconnected, f"a worker did not reconnect within 30 s of its session being ended: {WORKER_LOG}"
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
@@ -236,7 +215,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     # Opened last, so that HAProxy's own inactivity timeout cannot end the
     # idle client's session inside the teardown window (checked next).
     idle_since = time.time()
-    with only_target_serving(host):
+    with only_serving(proxies(host), BROKERS, TARGET):
         idle_port = start_idle_client(run.workers[IDLE_CLIENT])
     run.fault_at = time.time()
     assert run.fault_at + run.fault.teardown_bound_s() < idle_since + IDLE_TIMEOUT_S, "the idle client would time out"
