@@ -7,9 +7,7 @@ draws there; these need no containers.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import drill
@@ -27,15 +25,24 @@ INVENTORY = {
 }
 
 
-def refused(*args: str, env: dict[str, str] | None = None) -> str:
-    """Run the drill as `make drill` does; it must refuse (exit 2) with one clear line, no traceback."""
-    result = subprocess.run(
-        [sys.executable, str(drill.PROJECT_DIR / "tools" / "drill.py"), *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stderr
+@pytest.fixture
+def refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., str]:
+    """Run the drill as `make drill` does (its values in the environment); it must refuse, exit 2, with one line
+    on stderr and nothing else."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> str:
+        for name in ("DRILL_FAULT", "DRILL_TARGET", "DRILL_HOLD"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        assert drill.main(list(args)) == 2
+        out, err = capsys.readouterr()
+        assert not out, out
+        assert err.startswith("drill: "), err
+        assert err.count("\n") == 1, err
+        return err
+
+    return run
 
 
 @pytest.mark.parametrize(
@@ -46,13 +53,15 @@ def refused(*args: str, env: dict[str, str] | None = None) -> str:
      ({"DRILL_FAULT": "crash", "DRILL_HOLD": "99999"}, "HOLD='99999'"),
      ({"DRILL_FAULT": "crash", "DRILL_HOLD": "'; rm -rf /"}, "HOLD=\"'; rm -rf /\"")],
 )  # fmt: skip
-def test_a_bad_value_is_refused_naming_it_and_the_fix(env: dict[str, str], says: str) -> None:
+def test_a_bad_value_is_refused_naming_it_and_the_fix(
+    refused: Callable[..., str], env: dict[str, str], says: str
+) -> None:
     message = refused(env=env)
     assert says in message, message
     assert "give one" in message, message
 
 
-def test_a_target_not_in_the_faults_tier_is_refused(tmp_path: Path) -> None:
+def test_a_target_not_in_the_faults_tier_is_refused(refused: Callable[..., str], tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.json"
     inventory.write_text(json.dumps(INVENTORY))
     env = {"DRILL_FAULT": "proxy-vanishes", "DRILL_TARGET": "rabbitmq-1"}
@@ -60,7 +69,7 @@ def test_a_target_not_in_the_faults_tier_is_refused(tmp_path: Path) -> None:
     assert "TARGET='rabbitmq-1' is not a host proxy-vanishes can hit: give one of haproxy-1, haproxy-2" in message
 
 
-def test_an_undeployed_fleet_is_refused(tmp_path: Path) -> None:
+def test_an_undeployed_fleet_is_refused(refused: Callable[..., str], tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.json"
     inventory.write_text(json.dumps(INVENTORY))
     message = refused("--inventory", str(inventory), env={"DRILL_FAULT": "blackhole"})
