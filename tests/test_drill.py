@@ -49,7 +49,8 @@ def refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
     ("env", "says"),
     [({"DRILL_FAULT": ""}, "FAULT=''"), ({"DRILL_FAULT": "meteor"}, "FAULT='meteor' is not a drill"),
      ({"DRILL_FAULT": "blackhole", "DRILL_HOLD": "ten"}, "HOLD='ten'"),
-     ({"DRILL_FAULT": "crash", "DRILL_HOLD": "0"}, "HOLD='0'"),
+     ({"DRILL_FAULT": "crash", "DRILL_HOLD": "0.5"}, "HOLD='0.5'"),
+     ({"DRILL_FAULT": "crash", "DRILL_HOLD": "nan"}, "HOLD='nan'"),
      ({"DRILL_FAULT": "crash", "DRILL_HOLD": "99999"}, "HOLD='99999'"),
      ({"DRILL_FAULT": "crash", "DRILL_HOLD": "'; rm -rf /"}, "HOLD=\"'; rm -rf /\"")],
 )  # fmt: skip
@@ -98,3 +99,8 @@ def test_the_timeline_reads_in_order() -> None:
     assert stamps == sorted(stamps)
     assert any("healed" in line for line in lines)
     assert any(line.startswith("Tasks: ") and f"{record['tasks_lost']} lost" in line for line in lines), lines
+
+
+def test_a_vaulted_inventory_is_refused_without_its_secrets(refused: Callable[..., str]) -> None:
+    message = refused("--inventory", str(drill.PROJECT_DIR / "inventories" / "example"), env={"DRILL_FAULT": "crash"})
+    assert "reads plain variables only" in message, message

@@ -30,6 +30,7 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The tests' library (fleetlib) and the reference app's configuration (the publisher is configured like the workers).
 sys.path[:0] = [str(PROJECT_DIR / "molecule"), str(PROJECT_DIR / "reference_app")]
+from ansible.errors import AnsibleError  # noqa: E402
 from fleetlib.drill import Drill, DrillPlan, DrillStack, timeline  # noqa: E402
 from fleetlib.drill_plot import draw, png_digest, record_digest  # noqa: E402
 from fleetlib.faults import PROXY_HOST_FAULTS, broker_faults, fault_commands  # noqa: E402
@@ -63,7 +64,7 @@ def seconds(name: str, value: str, default: float) -> float:
         number = float(value)
     except ValueError:
         number = -1.0
-    if not 0 < number <= 3600:
+    if not 1 <= number <= 3600:
         raise Refused(f"{name}={value!r} is not a number of seconds: give one from 1 to 3600, e.g. {name}={default:g}")
     return number
 
@@ -165,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         inventory = Path(args.inventory)
         if not inventory.exists():
             raise Refused(f"--inventory {inventory} does not exist: start the lab with `make lab`, or name yours")
-        hosts = inventory_hosts(inventory, CONNECTION_VARS + VARIABLES)
+        try:
+            hosts = inventory_hosts(inventory, CONNECTION_VARS + VARIABLES)
+        except AnsibleError as error:  # a vaulted value, an undefined variable: said without the value
+            raise Refused(f"the drill could not read {inventory}'s variables ({error.message}): it reads plain "
+                          "variables only, as the lab's are") from None  # fmt: skip
         drill_plan = plan(args, hosts)
         fleet = stack(inventory, hosts)
     except ValueError as refusal:  # Refused, or an inventory without one of the groups
