@@ -86,9 +86,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+DEFAULTS = {**role_defaults("rabbitmq"), **role_defaults("celery_worker"), **role_defaults("monitoring")}
+
+
 def variables(hosts: InventoryHosts, name: str) -> dict[str, Any]:
-    defaults = {**role_defaults("rabbitmq"), **role_defaults("celery_worker"), **role_defaults("monitoring")}
-    return {key: hosts.variables[name].get(key, defaults.get(key)) for key in VARIABLES}
+    return {key: hosts.variables[name].get(key, DEFAULTS.get(key)) for key in VARIABLES}
 
 
 def stack(inventory: Path, hosts: InventoryHosts) -> DrillStack:
@@ -122,17 +124,17 @@ def check_fault(fault: str) -> str:
     return fault
 
 
-def plan(args: argparse.Namespace, hosts: InventoryHosts) -> DrillPlan:
-    """The fault, its target (checked against the inventory) and its commands, before anything is touched."""
-    tier = hosts.group("rabbitmq") if check_fault(args.fault) in BROKER_FAULTS else hosts.group("haproxy")
-    target = args.target or tier[0]
+def plan(fault: str, target: str, hold_s: float, hosts: InventoryHosts) -> DrillPlan:
+    """The fault (a checked name), its target (checked against the inventory) and its commands."""
+    tier = hosts.group("rabbitmq") if fault in BROKER_FAULTS else hosts.group("haproxy")
+    target = target or tier[0]
     if target not in tier:
-        raise Refused(f"TARGET={target!r} is not a host {args.fault} can hit: give one of {', '.join(tier)}")
+        raise Refused(f"TARGET={target!r} is not a host {fault} can hit: give one of {', '.join(tier)}")
     # The other brokers by address, as iptables takes them.
     peers = ",".join(hosts.variables[name].get("ansible_host", name) for name in hosts.group("rabbitmq")
                      if name != target)  # fmt: skip
-    inject, heal = fault_commands(args.fault, peers)
-    return DrillPlan(args.fault, target, inject, heal, hold_s=seconds("HOLD", args.hold, 120.0))
+    inject, heal = fault_commands(fault, peers)
+    return DrillPlan(fault, target, inject, heal, hold_s=hold_s)
 
 
 def block(record: dict[str, Any]) -> str:
@@ -161,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.adopt:
             adopt(Path(args.adopt))
             return 0
-        check_fault(args.fault)
-        seconds("HOLD", args.hold, 120.0)
+        # Both refused before the inventory is read.
+        fault, hold_s = check_fault(args.fault), seconds("HOLD", args.hold, 120.0)
         inventory = Path(args.inventory)
         if not inventory.exists():
             raise Refused(f"--inventory {inventory} does not exist: start the lab with `make lab`, or name yours")
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         except AnsibleError as error:  # a vaulted value, an undefined variable: said without the value
             raise Refused(f"the drill could not read {inventory}'s variables ({error.message}): it reads plain "
                           "variables only, as the lab's are") from None  # fmt: skip
-        drill_plan = plan(args, hosts)
+        drill_plan = plan(fault, args.target, hold_s, hosts)
         fleet = stack(inventory, hosts)
     except ValueError as refusal:  # Refused, or an inventory without one of the groups
         print(f"drill: {refusal}", file=sys.stderr)

@@ -27,7 +27,7 @@ from celery import Celery
 from fleetlib.accounting import Account, completions, consuming_again, longest_stall
 from fleetlib.alerts import AlertWatch, query_range
 from fleetlib.hosts import log_times, reconnects, root
-from fleetlib.proxies import haproxy_server_status, sessions_moved_to, start_state_sampler, stop_state_sampler
+from fleetlib.proxies import clients_moved_to, haproxy_server_status, start_state_sampler, stop_state_sampler
 from fleetlib.publishing import Publisher
 from fleetlib.waits import wait_for
 
@@ -131,9 +131,9 @@ class Drill:
             publisher.start()
         else:
             self.progress(f"moving every client through the proxies onto {plan.target}")
-            with sessions_moved_to(list(stack.proxies.values()), list(stack.brokers), plan.target) as cut_at:
-                moved = lambda: all(reconnects(w, stack.worker_log, cut_at) for w in stack.workers.values())  # noqa: E731
-                assert wait_for(moved, timeout=30), f"a worker did not reconnect within 30 s: {stack.worker_log}"
+            workers = list(stack.workers.values())
+            with clients_moved_to(list(stack.proxies.values()), list(stack.brokers), plan.target, workers,
+                                  stack.worker_log):  # fmt: skip
                 publisher.start()
                 assert wait_for(lambda: publisher.published, timeout=30), "the publisher published nothing"
         done = lambda: all(self._done(worker) for worker in stack.workers.values())  # noqa: E731

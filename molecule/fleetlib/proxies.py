@@ -10,16 +10,24 @@ from collections.abc import Iterable, Iterator
 
 import testinfra.host
 
-HAPROXY_SOCKET_SCRIPT = """
-import socket, sys
-sock = socket.socket(socket.AF_UNIX)
-sock.connect(sys.argv[1])
-sock.sendall(sys.argv[2].encode() + b"\\n")
-data = b""
-while chunk := sock.recv(65536):
-    data += chunk
-print(data.decode())
+from fleetlib.hosts import reconnects
+from fleetlib.waits import wait_for
+
+# Python run on a proxy, which has no socat: one command on HAProxy's admin socket, and its answer. (No single
+# quote inside: haproxy_command passes the script in single quotes.)
+ADMIN_SOCKET_FUNCTION = """
+import socket, sys, time
+def admin(path, command, timeout=None):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(timeout)
+    sock.connect(path)
+    sock.sendall(command.encode() + b"\\n")
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data.decode()
 """
+HAPROXY_SOCKET_SCRIPT = ADMIN_SOCKET_FUNCTION + "print(admin(sys.argv[1], sys.argv[2]))\n"
 
 
 def haproxy_command(host: testinfra.host.Host, command: str, socket_path: str = "/run/haproxy/admin.sock") -> str:
@@ -28,9 +36,12 @@ def haproxy_command(host: testinfra.host.Host, command: str, socket_path: str = 
         return host.check_output(f"python3 -c '{HAPROXY_SOCKET_SCRIPT}' {socket_path} '{command}'")
 
 
-def haproxy_stats(host: testinfra.host.Host, backend: str = "rabbitmq") -> dict[str, dict[str, str]]:
-    """`show stat` of a backend: each row (its servers, and BACKEND itself) by name, as columns to values."""
-    header, *rows = [line for line in haproxy_command(host, "show stat").splitlines() if line]
+def show_stat_rows(text: str, backend: str) -> dict[str, dict[str, str]]:
+    """`show stat`'s CSV, one backend's rows (its servers, and BACKEND itself) by name, as columns to values."""
+    lines = [line for line in text.splitlines() if line]
+    if not lines:
+        return {}
+    header, *rows = lines
     columns = header.lstrip("# ").split(",")
     stats = {}
     for row in rows:
@@ -40,9 +51,19 @@ def haproxy_stats(host: testinfra.host.Host, backend: str = "rabbitmq") -> dict[
     return stats
 
 
+def haproxy_stats(host: testinfra.host.Host, backend: str = "rabbitmq") -> dict[str, dict[str, str]]:
+    """`show stat` of a backend: each row (its servers, and BACKEND itself) by name, as columns to values."""
+    return show_stat_rows(haproxy_command(host, "show stat"), backend)
+
+
+def server_statuses(stats: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Status (UP, DOWN, MAINT, ...) of each server among a backend's `show stat` rows."""
+    return {name: row["status"] for name, row in stats.items() if name != "BACKEND"}
+
+
 def haproxy_server_status(host: testinfra.host.Host, backend: str = "rabbitmq") -> dict[str, str]:
     """Status (UP, DOWN, MAINT, ...) of each server of a backend, from `show stat`."""
-    return {name: row["status"] for name, row in haproxy_stats(host, backend).items() if name != "BACKEND"}
+    return server_statuses(haproxy_stats(host, backend))
 
 
 def each_proxy(proxies: Iterable[testinfra.host.Host], commands: list[str]) -> None:
@@ -63,8 +84,11 @@ def only_serving(proxies: list[testinfra.host.Host], brokers: Iterable[str], tar
 
 
 @contextlib.contextmanager
-def sessions_moved_to(proxies: list[testinfra.host.Host], brokers: list[str], target: str) -> Iterator[float]:
-    """While inside, only the target serves, and every proxy has ended every session (yields when).
+def clients_moved_to(
+    proxies: list[testinfra.host.Host], brokers: list[str], target: str, workers: list[testinfra.host.Host], log: str
+) -> Iterator[None]:
+    """While inside, only the target serves, every proxy has ended every session, and each worker has logged its
+    reconnection (to `log`, within 30 s).
 
     Each client reconnects at once, as it does after a fault, and so lands on
     the target: cheaper than restarting the workers' pools, no process starts.
@@ -72,53 +96,47 @@ def sessions_moved_to(proxies: list[testinfra.host.Host], brokers: list[str], ta
     with only_serving(proxies, brokers, target):
         cut_at = time.time()
         each_proxy(proxies, [f"shutdown sessions server rabbitmq/{name}" for name in brokers])
-        yield cut_at
+        moved = wait_for(lambda: all(reconnects(worker, log, cut_at) for worker in workers), timeout=30)
+        assert moved, f"a worker did not reconnect within 30 s of its session being ended: {log}"
+        yield
 
 
-# Runs on a proxy: every `interval` seconds, one line "<epoch> <server>=<status> ..." for the backend's servers
-# (the status's first word: UP, DOWN, MAINT, DRAIN, NOLB, no), or "<epoch>" alone when the socket does not answer.
-STATE_SAMPLER_SCRIPT = """
-import socket, sys, time
-def states():
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(1)
-    sock.connect(sys.argv[1])
-    sock.sendall(b"show stat\\n")
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    header, *rows = [line for line in data.decode().splitlines() if line]
-    columns = header.lstrip("# ").split(",")
-    fields = [dict(zip(columns, row.split(","))) for row in rows]
-    return [f"{f['svname']}={f['status'].split()[0]}" for f in fields
-            if f["pxname"] == sys.argv[2] and f["svname"] not in ("FRONTEND", "BACKEND")]
+# Runs on a proxy: every `interval` seconds, a line "@ <epoch>", then `show stat`'s header and the backend's rows
+# (none when the socket does not answer), parsed on the control node with show_stat_rows.
+STATE_SAMPLER_SCRIPT = (
+    ADMIN_SOCKET_FUNCTION
+    + """
 while True:
     try:
-        line = " ".join(states())
+        answer = admin(sys.argv[1], "show stat", 1).splitlines()
     except OSError:
-        line = ""
-    print(f"{time.time():.3f} {line}".strip(), flush=True)
+        answer = []
+    rows = [line for line in answer if line.startswith(("# ", sys.argv[2] + ","))]
+    print("\\n".join([f"@ {time.time():.3f}", *rows]), flush=True)
     time.sleep(float(sys.argv[3]))
 """
+)
 SAMPLER_MARK = "celery-fleet-state-sampler"
 
 
 def start_state_sampler(host: testinfra.host.Host, interval: float = 0.5, backend: str = "rabbitmq") -> None:
     """Sample HAProxy's view of each server on the proxy itself, in the background, until stopped."""
-    stop_state_sampler(host)
+    stop_state_sampler(host, backend)
     script = shlex.quote(STATE_SAMPLER_SCRIPT)
     with host.sudo():
         host.check_output(f"nohup python3 -c {script} /run/haproxy/admin.sock {backend} {interval} {SAMPLER_MARK} "
                           f"> /root/{SAMPLER_MARK}.txt 2>&1 < /dev/null &")  # fmt: skip
 
 
-def stop_state_sampler(host: testinfra.host.Host) -> list[tuple[float, dict[str, str]]]:
-    """Stop the sampler; (epoch, {server: status}) of every sample ({} when the admin socket did not answer)."""
+def stop_state_sampler(host: testinfra.host.Host, backend: str = "rabbitmq") -> list[tuple[float, dict[str, str]]]:
+    """Stop the sampler; (epoch, {server: status's first word}) of every sample ({} when the admin socket did
+    not answer)."""
     with host.sudo():
         host.run(f"pkill -f '[{SAMPLER_MARK[0]}]{SAMPLER_MARK[1:]}'")
-        lines = host.run(f"cat /root/{SAMPLER_MARK}.txt").stdout.splitlines()
+        output = host.run(f"cat /root/{SAMPLER_MARK}.txt").stdout
     samples = []
-    for line in lines:
-        when, *states = line.split()
-        samples.append((float(when), dict(state.split("=", 1) for state in states)))
+    for block in output.split("@ ")[1:]:
+        when, _, rows = block.partition("\n")
+        statuses = server_statuses(show_stat_rows(rows, backend))
+        samples.append((float(when), {name: status.split()[0] for name, status in statuses.items()}))
     return samples

@@ -55,15 +55,17 @@ def _certificate(
 
 
 def _client(
-    directory: Path, ca_file: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str
+    ca_dir: Path, client: str, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, name: str
 ) -> TlsConfig:
+    """A client key and certificate signed by `ca_key`, in <inventory>/.secrets/<client>, trusting the fleet's CA."""
+    directory = ca_dir.parent / client
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _certificate(name, key, ca_cert.subject, ca_key, ca=False)
     _write_key(key, directory / "client.key")
     (directory / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return TlsConfig(
-        ca_file=str(ca_file),
+        ca_file=str(ca_dir / "ca.crt"),
         cert_file=str(directory / "client.crt"),
         key_file=str(directory / "client.key"),
         server_name=PROXY_SERVER_NAME,
@@ -78,7 +80,7 @@ def fleet_client_tls(inventory: Path | None = None) -> TlsConfig:
     ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    return _client(ca_dir.parent / "test-client", ca_dir / "ca.crt", ca_cert, ca_key, "failover-tests")
+    return _client(ca_dir, "test-client", ca_cert, ca_key, "failover-tests")
 
 
 @functools.cache
@@ -87,6 +89,4 @@ def foreign_client_tls() -> TlsConfig:
     (so any refusal is the server's)."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _certificate("Some other CA", ca_key, _name("Some other CA"), ca_key, ca=True)
-    return _client(
-        fleet_ca_dir().parent / "foreign-client", fleet_ca_dir() / "ca.crt", ca_cert, ca_key, "not-in-the-fleet"
-    )
+    return _client(fleet_ca_dir(), "foreign-client", ca_cert, ca_key, "not-in-the-fleet")

@@ -78,9 +78,17 @@ class Outcome:
     resolve_bound_s: float
 
 
+def outcome(
+    fault: str, alert: str, labels: dict[str, str], fired_after_s: float | None, resolved_after_s: float | None
+) -> Outcome:
+    """An alert's timings beside its bounds."""
+    return Outcome(fault, alert, labels, fired_after_s, round(BOUNDS[alert], 1), resolved_after_s,
+                   round(resolve_bound_s(alert), 1))  # fmt: skip
+
+
 def measure(watch: AlertWatch, fault: str, alert: str, labels: dict[str, str], start: float, healed: float) -> Outcome:
-    return Outcome(fault, alert, labels, watch.fired_after(alert, labels, start), round(BOUNDS[alert], 1),
-                   watch.resolved_after(alert, labels, start, healed), round(resolve_bound_s(alert), 1))  # fmt: skip
+    return outcome(fault, alert, labels, watch.fired_after(alert, labels, start),
+                   watch.resolved_after(alert, labels, start, healed))  # fmt: skip
 
 
 def record(fault: str, outcomes: list[Outcome]) -> None:

@@ -47,7 +47,7 @@ from fleetlib.accounting import completions, consuming_again, late_tasks
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
 from fleetlib.faults import CONSUME_AFTER_TEARDOWN_S
 from fleetlib.hosts import container_address, get, reconnects, root, root_succeeds
-from fleetlib.proxies import only_serving, sessions_moved_to
+from fleetlib.proxies import clients_moved_to, only_serving
 from fleetlib.publishing import Publisher, defaults_client
 from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import wait_for
@@ -160,15 +160,9 @@ class Run(FaultRun):
             self.eta_due[token] = started + ETA_COUNTDOWN_S
 
     def pin(self) -> None:
-        """Workers and publisher connect through HAProxy to the broker under test.
-
-        With only that broker serving, both proxies end every session; each
-        worker reconnects at once, as it does after a fault, and so lands on it.
-        Cheaper than restarting the pools: no process starts.
-        """
-        with sessions_moved_to(proxies(self.haproxy), BROKERS, TARGET) as cut_at:
-            reconnected = wait_for(lambda: all(self.reconnects(w, cut_at) for w in WORKERS), timeout=30)
-            assert reconnected, f"a worker did not reconnect within 30 s of its session being ended: {WORKER_LOG}"
+        """Workers and publisher connect through HAProxy to the broker under test (the publisher's warm task
+        opens its connection while only that broker serves)."""
+        with clients_moved_to(proxies(self.haproxy), BROKERS, TARGET, list(self.workers.values()), WORKER_LOG):
             self.publisher.app.send_task(TASK, args=[f"{self.prefix}-warm"])
 
     def reconnects(self, worker: str, since: float | None = None) -> list[float]:

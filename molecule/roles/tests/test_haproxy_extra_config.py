@@ -10,7 +10,7 @@ from collections.abc import Callable
 import testinfra.host
 from fleetlib.playbooks import assert_failed_before_any_change
 from fleetlib.project import scenario_group_vars
-from fleetlib.proxies import haproxy_command
+from fleetlib.proxies import haproxy_command, haproxy_stats
 
 testinfra_hosts = ["ansible://haproxy"]
 
@@ -59,11 +59,8 @@ def test_the_frontend_line_adds_an_amqp_listener(host: testinfra.host.Host) -> N
 
 def test_the_backend_line_sets_the_full_load_threshold(host: testinfra.host.Host) -> None:
     assert EXTRA["haproxy_extra_backend"] == ["fullconn 1000"]
-    header, *rows = [line for line in haproxy_command(host, "show stat").splitlines() if line]
-    columns = header.lstrip("# ").split(",")
-    backend = next(row.split(",") for row in rows if row.startswith("rabbitmq,BACKEND,"))
     # A backend's session limit in the stats is its fullconn.
-    assert backend[columns.index("slim")] == "1000"
+    assert haproxy_stats(host)["BACKEND"]["slim"] == "1000"
 
 
 def test_a_line_that_would_break_the_file_is_refused_before_any_change(
