@@ -241,7 +241,8 @@ class Drill:
                     for second in range(int(self.ended_at) - first_second + 1)
                 ],
                 "haproxy": {
-                    proxy: [[self.since(when), states] for when, states in rows] for proxy, rows in samples.items()
+                    proxy: [[self.since(when), states] for when, states in state_changes(rows)]
+                    for proxy, rows in samples.items()
                 },
                 **self._queue_series(),
             },
