@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-TIER_PLAYBOOKS = ["rabbitmq.yml", "haproxy.yml", "celery_workers.yml", "haproxy-maintenance.yml"]
+TIER_PLAYBOOKS = [
+    "rabbitmq.yml",
+    "haproxy.yml",
+    "celery_workers.yml",
+    "haproxy-maintenance.yml",
+    "rabbitmq-rolling-restart.yml",
+]
 
 
 @pytest.mark.parametrize("name", TIER_PLAYBOOKS)

@@ -30,6 +30,8 @@ BEGIN, END = "<!-- failover-results:begin -->", "<!-- failover-results:end -->"
 HEADLINE_BEGIN, HEADLINE_END = "<!-- failover-headline:begin -->", "<!-- failover-headline:end -->"
 SPLITS = PROJECT_DIR / "docs" / "network-splits.md"
 PARTITION_BEGIN, PARTITION_END = "<!-- partition-timeline:begin -->", "<!-- partition-timeline:end -->"
+MAINTENANCE = PROJECT_DIR / "docs" / "maintenance.md"
+MAINTENANCE_BEGIN, MAINTENANCE_END = "<!-- maintenance-results:begin -->", "<!-- maintenance-results:end -->"
 
 
 # The records a run writes, one type each: the tests build them, the table below reads them, and
@@ -95,6 +97,30 @@ class ProxyCase(TaskFlow, Publishing):
     stall_bound_s: float
 
 
+class MaintenanceNode(TypedDict):
+    """One broker's turn in a rolling restart: times from its drain, and the client connections the broker
+    closed, by the drain (moved before the stop) and by the stop itself (cut)."""
+
+    node: str
+    turn_s: float
+    drain_to_stop_s: float
+    stop_to_started_s: float
+    longest_stall_s: float
+    connections_moved: int
+    connections_cut_by_stop: int
+
+
+class MaintenanceFlow(TaskFlow, Publishing):
+    """A planned operation under load (section "maintenance", keyed by the operation); fault_held_s is its
+    playbook's run."""
+
+
+class RollingRestart(MaintenanceFlow):
+    """playbooks/rabbitmq-rolling-restart.yml under load, each broker's turn beside the whole run's flow."""
+
+    nodes: list[MaintenanceNode]
+
+
 class ControlRun(TypedDict):
     """The incident's control worker during the long blackhole (section "runs", "control")."""
 
@@ -139,13 +165,15 @@ class Results(TypedDict, total=False):
     bounds_s: dict[str, dict[str, dict[str, float]]]
     cases: dict[str, BrokerCase]
     proxy_cases: dict[str, ProxyCase]
+    maintenance: dict[str, MaintenanceFlow | RollingRestart]
     runs: dict[str, ControlRun | AnchorRun | IdlePublisherRun]
 
 
-Record = BrokerCase | ProxyCase | ControlRun | AnchorRun | IdlePublisherRun
+Record = BrokerCase | ProxyCase | MaintenanceFlow | RollingRestart | ControlRun | AnchorRun | IdlePublisherRun
 RECORDS: dict[str, type[Any] | dict[str, type[Any]]] = {
     "cases": BrokerCase,
     "proxy_cases": ProxyCase,
+    "maintenance": {"certificate_rotation": MaintenanceFlow, "rolling-restart": RollingRestart},
     "runs": {"control": ControlRun, "anchor": AnchorRun, "idle_publisher": IdlePublisherRun},
 }
 
@@ -315,6 +343,30 @@ def partition_block(data: Results) -> str:
     return "\n".join([PARTITION_BEGIN, *lines, PARTITION_END])
 
 
+def maintenance_block(data: Results) -> str:
+    """docs/maintenance.md's table: each broker's turn in the rolling restart under load, then the whole run."""
+    run = data.get("maintenance", {}).get("rolling-restart")
+    if not run:
+        return "\n".join([MAINTENANCE_BEGIN, "The reference run has no rolling restart yet.", MAINTENANCE_END])
+    lines = [
+        "| broker | its turn | drain to stop | stop to started | longest stall | connections moved by the drain "
+        "| connections cut by the stop |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {turn['node']} | {turn['turn_s']} s | {turn['drain_to_stop_s']} s | {turn['stop_to_started_s']} s "
+        f"| {turn['longest_stall_s']} s | {turn['connections_moved']} | {turn['connections_cut_by_stop']} |"
+        for turn in run["nodes"]
+    ]
+    lines += [
+        "",
+        f"The whole playbook: {run['fault_held_s']} s; longest stall {run['longest_stall_s']} s; tasks published / "
+        f"completed / lost / duplicated: {_task_counts(run)}; publish retries {run['publish_retries']}, longest "
+        f"publish {run['longest_publish_s']} s.",
+    ]
+    return "\n".join([MAINTENANCE_BEGIN, *lines, MAINTENANCE_END])
+
+
 def measurements_block(data: Results) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
@@ -330,6 +382,7 @@ def generated(data: Results) -> list[tuple[Path, str, str, str]]:
         (DOC, BEGIN, END, measurements_block(data)),
         (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(data)),
         (SPLITS, PARTITION_BEGIN, PARTITION_END, partition_block(data)),
+        (MAINTENANCE, MAINTENANCE_BEGIN, MAINTENANCE_END, maintenance_block(data)),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import amqp
@@ -38,3 +39,27 @@ def cluster_running(broker: testinfra.host.Host, nodes: int) -> bool:
         return False
     cluster = json.loads(status.stdout)
     return len(cluster["running_nodes"]) == nodes and not cluster["partitions"]
+
+
+# What a node logs (rabbit@<host>.log) when `rabbitmq-upgrade drain` closes a client connection, and when its stop
+# does: the drain moved the client before the stop, the stop cut it.
+DRAIN_STARTED = "is being put into maintenance (drain) mode"
+DRAIN_CLOSED = 'because "Node was put into maintenance mode"'
+STOP_STARTED = "Stopping RabbitMQ applications"
+STOP_CLOSED = "broker forced connection closure with reason 'shutdown'"
+STARTED = "Server startup complete"
+
+
+def node_log(broker: testinfra.host.Host, hostname: str, since: float) -> list[tuple[float, str]]:
+    """(epoch, line) of the node's own log records after `since` (RabbitMQ stamps them in UTC, to the µs)."""
+    with broker.sudo():
+        lines = broker.check_output(f"cat /var/log/rabbitmq/rabbit@{hostname}.log").splitlines()
+    records = []
+    for line in lines:
+        try:
+            when = datetime.datetime.fromisoformat(line[:32].replace(" ", "T")).timestamp()
+        except ValueError:
+            continue
+        if when > since:
+            records.append((when, line))
+    return records

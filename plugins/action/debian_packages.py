@@ -23,6 +23,7 @@ ARGUMENT_SPEC = {
     "names": {"type": "list", "elements": "str", "required": True},
     "refuse_unconverged": {"type": "bool", "default": True},
     "install": {"type": "bool", "default": True},
+    "versions": {"type": "dict", "default": {}},
 }
 # A package list apt fetched within this many seconds is not fetched again.
 CACHE_VALID_S = 3600
@@ -55,9 +56,11 @@ class ActionModule(ActionBase):
                 return {**result, "failed": True, "msg": problem}
         if not args["install"]:
             return result
+        versions: dict[str, str] = args["versions"]
+        wanted = [f"{name}={versions[name]}" if versions.get(name) else name for name in missing]
         apt = self._execute_module(
             module_name="ansible.builtin.apt",
-            module_args={"name": missing, "state": "present", "update_cache": True, "cache_valid_time": CACHE_VALID_S},
+            module_args={"name": wanted, "state": "present", "update_cache": True, "cache_valid_time": CACHE_VALID_S},
             task_vars=task_vars,
         )
         return {**result, **apt, "missing": missing}

@@ -25,6 +25,12 @@ options:
       - False only reads what is missing (and refuses, as above), for a role that installs later in its run.
     type: bool
     default: true
+  versions:
+    description:
+      - The version to install a missing package at (its name to a Debian version); the others get the
+        archive's candidate. An installed package is left as it is.
+    type: dict
+    default: {}
 author: celery_fleet
 """
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import failover_results
 import pytest
 import testinfra.host
+from failover_results import MaintenanceFlow
 from faults import BROKERS, PROXIES, WORKERS
 from fleetlib.hosts import get, root
 from fleetlib.project import PROJECT_DIR
@@ -78,7 +79,7 @@ def test_rotating_every_certificate_keeps_tasks_flowing(host: testinfra.host.Hos
     run.publisher.stop()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     published = run.publisher.tokens()
-    flow = {**run.task_flow(published, run.finished(published)), **run.publishing()}
+    flow = MaintenanceFlow(**run.task_flow(published, run.finished(published)), **run.publishing())
     failover_results.record("maintenance", "certificate_rotation", flow)
     assert whole, f"the stack was not whole 90 s after the rotation: {flow}"
     after = fingerprints(host)

@@ -72,6 +72,7 @@ def test_the_tarball_holds_what_users_run_and_nothing_else(installed_collection:
     needed = {
         "MANIFEST.json",
         "playbooks/site.yml",
+        "playbooks/rabbitmq-rolling-restart.yml",
         "plugins/action/debian_packages.py",
         "plugins/module_utils/run_phases.py",
         "roles/rabbitmq/tasks/main.yml",

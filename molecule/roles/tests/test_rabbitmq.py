@@ -211,6 +211,18 @@ def test_an_agent_faster_than_the_new_leaders_is_refused(host: testinfra.host.Ho
     assert "Raise rabbitmq_health_agent_fall" in " ".join(result.stdout.split())
 
 
+def test_an_upgrade_rabbitmq_does_not_support_is_refused(host: testinfra.host.Host, playbook_runner: Runner) -> None:
+    """Debian 12's 3.10 cannot become Debian 13's 4.0 in place, nor the other way: refused, naming the way."""
+    names = cluster_hosts_once(host)
+    other = "rmq-trixie-1" if names[0].startswith("rmq-bookworm") else "rmq-bookworm-1"
+    version = get(host, other).check_output("dpkg-query --show --showformat '${Version}' rabbitmq-server")
+    inventory = inventory_for(names, rabbitmq_app_password="x", rabbitmq_monitoring_password="y",
+                              rabbitmq_version=version)  # fmt: skip
+    result = playbook_runner(SCENARIO_DIR / "converge.yml", inventory)
+    way = "3.10 -> 3.11 -> 3.12 -> 3.13 -> 4.0" if names[0].startswith("rmq-bookworm") else "never downgrades"
+    assert_failed_before_any_change(result, way)
+
+
 def test_the_checklists_limits_are_in_effect(host: testinfra.host.Host) -> None:
     """Each limit variable reaches the running node: watermarks and descriptors in its status, the connection and
     channel maximums in its environment, the descriptor limit on its process."""
