@@ -10,8 +10,9 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Molecule scenarios (override to run a few), started in this order,
-# MOLECULE_JOBS at a time: the longest first, so the lanes end close together.
-SCENARIOS ?= failover roles testhosts
+# MOLECULE_JOBS at a time: the longest first, so the lanes end close together;
+# testhosts (light, no converge turn) beside it while it converges, then roles.
+SCENARIOS ?= failover testhosts roles
 MOLECULE_JOBS ?= 2
 LAB_INVENTORY := inventories/lab
 # This checkout as the collection celery_fleet.fleet, where ansible.cfg's
@@ -66,7 +67,10 @@ molecule: images ssh-key ## Run every Molecule scenario, MOLECULE_JOBS (2) at a 
 	python tools/run_scenarios.py --jobs $(MOLECULE_JOBS) $(SCENARIOS)
 
 .PHONY: test
-test: lint unit molecule ## Everything CI runs: lint, unit tests, Molecule scenarios
+# lint and unit run beside the scenarios from their start (tools/run_scenarios.py
+# --alongside), while the hosts are created and the first converges.
+test: venv promtool images ssh-key ## Everything CI runs: lint and unit tests beside the Molecule scenarios
+	python tools/run_scenarios.py --jobs $(MOLECULE_JOBS) --alongside "$(MAKE) --no-print-directory lint unit" $(SCENARIOS)
 
 .PHONY: lab
 lab: images ssh-key ## Bring up the local container fleet, deploy the stack, show what runs where

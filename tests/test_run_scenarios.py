@@ -198,6 +198,32 @@ def test_a_scenario_that_ends_without_a_turn_lets_the_next_go() -> None:
     assert turns.waiting_on("next") == ""
 
 
+def test_a_light_converge_takes_no_turn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """testhosts converges while the first scenario holds its turn."""
+    monkeypatch.setattr(run_scenarios, "run_step", lambda *args: 0)
+    turns = run_scenarios.Turns(["failover", "roles"])
+    with turns.turn("failover"), ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_scenarios.run, "testhosts", run_scenarios.Console(), log_dir=tmp_path, turns=turns,
+                              sequence=["create", "converge", "verify"])  # fmt: skip
+        # It would wait for failover's turn for ever if it asked for one.
+        assert running.result(timeout=5).passed
+    assert "testhosts" in run_scenarios.NO_TURN
+
+
+def test_the_command_alongside_is_logged_and_a_failure_printed_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passed = run_scenarios.run_alongside("echo linted", run_scenarios.Console(), log_dir=tmp_path)
+    assert passed.passed
+    assert passed.scenario == "checks"
+    assert (tmp_path / "checks.log").read_text() == "linted\n"
+    assert "checks        passed in 0 s" in capsys.readouterr().out
+    failed = run_scenarios.run_alongside("echo 1 failed; exit 2", run_scenarios.Console(), log_dir=tmp_path)
+    assert failed.returncode == 2
+    out = capsys.readouterr().out
+    assert f"===== checks: FAILED in 0 s, log: {tmp_path / 'checks.log'} =====\n1 failed\n" in out
+
+
 def outcomes(tmp_path: Path) -> list[Outcome]:
     failover = (StepTiming("create", 20.4, "successful"), StepTiming("converge", 241.2, "successful"))
     roles = (StepTiming("verify", 31.0, "failed"), StepTiming("destroy", 4.0, "successful"))

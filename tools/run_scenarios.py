@@ -19,6 +19,15 @@ molecule.yml) is run one step at a time, `molecule <step>` with
 command runs its own step only; after a failed step only the destroy steps run,
 as `molecule test` does. The wait shows as a step of its own, "turn".
 
+A scenario whose converge is light (NO_TURN) takes no turn: listed second, it
+runs while the first converges, and the next scenario starts in its place.
+
+`--alongside CMD` (make test's lint and unit tests) runs CMD beside the
+scenarios from the start, while they create their hosts and the first
+converges: a minute of CPU that would otherwise come before them. Its output
+goes to .cache/molecule-logs/checks.log, printed whole if it fails; it counts
+in the result like a scenario.
+
 Each scenario's output goes to .cache/molecule-logs/<scenario>.log. While the
 scenarios run, one line is printed whenever one starts or ends, or starts or
 ends a Molecule step (found by Molecule's own markers in that output), with the
@@ -61,6 +70,8 @@ MOLECULE_DIR = PROJECT_DIR / "molecule"
 BASE_CONFIGS = [PROJECT_DIR / ".config" / "molecule" / name for name in ("config.yml", "one-step.yml")]
 # The steps that keep both cores busy, taken in turns.
 TURN_STEPS = frozenset({"converge"})
+# Scenarios whose converge needs no turn: testhosts' converges nothing (2 s).
+NO_TURN = frozenset({"testhosts"})
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Molecule (26) logs the start and end of each step, after a log level, as
@@ -304,7 +315,7 @@ def run(
             for step in sequence or test_sequence(scenario):
                 if returncode and step != "destroy":
                     continue
-                in_turn = step in TURN_STEPS
+                in_turn = step in TURN_STEPS and scenario not in NO_TURN
                 with wait_for_turn(scenario, turns, tracker, console) if in_turn else contextlib.nullcontext():
                     code = run_step(scenario, step, output, tracker, console)
                 returncode = returncode or code
@@ -345,6 +356,19 @@ def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, con
     for event in tracker.close(time.monotonic()):
         console.line(scenario, event)
     return process.returncode
+
+
+def run_alongside(command: str, console: Console, log_dir: Path = LOG_DIR, name: str = "checks") -> Outcome:
+    """A shell command beside the scenarios (make test's lint and unit tests), its output to <log_dir>/<name>.log."""
+    log = log_dir / f"{name}.log"
+    start = time.monotonic()
+    console.line(name, f"started: {command}")
+    with log.open("w") as output:
+        finished = subprocess.run(command, shell=True, stdout=output, stderr=subprocess.STDOUT, check=False)
+    returncode = finished.returncode
+    outcome = Outcome(name, returncode, time.monotonic() - start, log)
+    report(outcome, console)
+    return outcome
 
 
 def report(outcome: Outcome, console: Console) -> None:
@@ -414,18 +438,22 @@ def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
+    parser.add_argument("--alongside", default="", help="a shell command run beside the scenarios from the start")
     parser.add_argument("scenarios", nargs="+", help="started in this order as places free up")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     console = Console()
-    turns = Turns(args.scenarios)
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        outcomes = list(pool.map(functools.partial(run, console=console, turns=turns), args.scenarios))
+    turns = Turns([name for name in args.scenarios if name not in NO_TURN])
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        checks = beside.submit(run_alongside, args.alongside, console) if args.alongside else None
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            outcomes = list(pool.map(functools.partial(run, console=console, turns=turns), args.scenarios))
+        alongside = [checks.result()] if checks else []
     wall_seconds = console.elapsed()
     TIMING_FILE.write_text(json.dumps(timing_record(outcomes, wall_seconds), indent=2) + "\n")
-    tables = [*summary(outcomes), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
+    tables = [*summary([*alongside, *outcomes]), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
     console.block("\n".join(tables))
-    return 0 if all(outcome.passed for outcome in outcomes) else 1
+    return 0 if all(outcome.passed for outcome in [*alongside, *outcomes]) else 1
 
 
 if __name__ == "__main__":
