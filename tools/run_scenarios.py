@@ -19,8 +19,7 @@ molecule.yml) is run one step at a time, `molecule <step>` with
 command runs its own step only; after a failed step only the destroy steps run,
 as `molecule test` does. The wait shows as a step of its own, "turn".
 
-A scenario whose converge is light (NO_TURN) takes no turn: listed second, it
-runs while the first converges, and the next scenario starts in its place.
+A scenario whose converge is light (NO_TURN) takes no turn.
 
 `--alongside CMD` (make test's lint and unit tests) runs CMD beside the
 scenarios from the start, while they create their hosts and the first

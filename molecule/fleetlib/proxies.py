@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import testinfra.host
 
-from fleetlib.hosts import reconnects
+from fleetlib.hosts import log_records, reconnects
 from fleetlib.waits import wait_for
 
 # Python run on a proxy, which has no socat: one command on HAProxy's admin socket, and its answer. (No single
@@ -99,6 +99,23 @@ def clients_moved_to(
         moved = wait_for(lambda: all(reconnects(worker, log, cut_at) for worker in workers), timeout=30)
         assert moved, f"a worker did not reconnect within 30 s of its session being ended: {log}"
         yield
+
+
+def connected_through(worker: testinfra.host.Host, log: str) -> str:
+    """The proxy (or broker) the worker's last connection went to, from its log ("" before any)."""
+    records = log_records(worker, log, "Connected to amqp")
+    return records[-1][1].rsplit("@", 1)[1].split(":", 1)[0] if records else ""
+
+
+def clients_on_first_proxy(
+    proxies: list[testinfra.host.Host], brokers: list[str], workers: list[testinfra.host.Host], log: str
+) -> list[testinfra.host.Host]:
+    """End every session through the proxies after the first: a worker there reconnects to the next of its list,
+    the first, as a restarted worker would connect (no process starts). The workers still elsewhere after 30 s."""
+    first = proxies[0].backend.get_hostname()
+    each_proxy(proxies[1:], [f"shutdown sessions server rabbitmq/{name}" for name in brokers])
+    wait_for(lambda: all(connected_through(worker, log) == first for worker in workers), timeout=30)
+    return [worker for worker in workers if connected_through(worker, log) != first]
 
 
 # Runs on a proxy: every `interval` seconds, a line "@ <epoch>", then `show stat`'s header and the backend's rows

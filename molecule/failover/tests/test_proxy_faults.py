@@ -21,6 +21,7 @@ import pytest
 import testinfra.host
 from failover_results import ProxyCase
 from faults import (
+    BROKERS,
     PROXY_FAULTS,
     RECONNECT_BOUND_S,
     WORKER_LOG,
@@ -28,9 +29,10 @@ from faults import (
     ProxyFault,
 )
 from fleetlib.hosts import get, log_records, log_times, restart_pool, root
+from fleetlib.proxies import clients_on_first_proxy
 from fleetlib.waits import wait_for
 from runs import FaultRun, check_task_flow
-from stack import stack_whole
+from stack import proxies, stack_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 # Results go to the file test_failover.py writes too, emptied once per run whichever module comes first.
@@ -84,9 +86,10 @@ class ProxyRun(FaultRun):
 def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, playbook_runner_at: Runner) -> None:
     run = ProxyRun(host, name, playbook_runner_at)
     assert wait_for(lambda: stack_whole(host), timeout=90), "the stack is not whole before the fault"
-    # Restarted, each worker connects to the first proxy of its list.
+    # Each worker on the first proxy of its list; one that is not, restarted, connects there.
+    elsewhere = clients_on_first_proxy(proxies(host), list(BROKERS), list(run.workers.values()), WORKER_LOG)
     with ThreadPoolExecutor() as pool:
-        list(pool.map(lambda worker: restart_pool(worker, "celery-default", WORKER_LOG), run.workers.values()))
+        list(pool.map(lambda worker: restart_pool(worker, "celery-default", WORKER_LOG), elsewhere))
     run.publisher.start()
     assert wait_for(lambda: all(run.done(w) for w in WORKERS), timeout=60), "no task done before the fault"
     run.fault_at = time.time()
