@@ -31,14 +31,24 @@ def health_agent_reply(host: testinfra.host.Host, broker: str) -> str:
     return host.check_output(f"python3 -c '{script}' {broker}").strip()
 
 
-def cluster_running(broker: testinfra.host.Host, nodes: int) -> bool:
-    """Whether the broker's node answers rabbitmqctl and sees `nodes` running nodes in its cluster, no partition."""
+def cluster_problems(broker: testinfra.host.Host, nodes: int) -> list[str]:
+    """What keeps the broker's node from answering rabbitmqctl with `nodes` running nodes and no partition."""
     with broker.sudo():
         status = broker.run("rabbitmqctl --formatter json cluster_status")
     if status.rc != 0:
-        return False
+        return [f"rabbitmqctl cluster_status failed (rc {status.rc}): {status.stderr.strip()[-200:]}"]
     cluster = json.loads(status.stdout)
-    return len(cluster["running_nodes"]) == nodes and not cluster["partitions"]
+    problems = []
+    if len(cluster["running_nodes"]) != nodes:
+        problems.append(f"running nodes {sorted(cluster['running_nodes'])}, not {nodes}")
+    if cluster["partitions"]:
+        problems.append(f"partitions {cluster['partitions']}")
+    return problems
+
+
+def cluster_running(broker: testinfra.host.Host, nodes: int) -> bool:
+    """Whether the broker's node answers rabbitmqctl and sees `nodes` running nodes in its cluster, no partition."""
+    return not cluster_problems(broker, nodes)
 
 
 # What a node logs (rabbit@<host>.log) when `rabbitmq-upgrade drain` closes a client connection, and when its stop

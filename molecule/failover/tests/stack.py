@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import testinfra.host
 from celery import Celery
 from faults import BROKERS, PASSWORD, PROXIES, VHOST
-from fleetlib.brokers import cluster_running, rabbitmqctl_json
+from fleetlib.brokers import cluster_problems, rabbitmqctl_json
 from fleetlib.hosts import container_address, get
 from fleetlib.proxies import haproxy_server_status
 from fleetlib.publishing import fleet_client
 from fleetlib.tls import fleet_client_tls
+from fleetlib.waits import wait_for
 
 # The broker whose view of the quorum queues counts (any: with no partition, all agree).
 QUEUE_READER = BROKERS[1]
+# How long a test waits for the stack to be whole before its fault: not a bound the stack is held to (HEAL_BOUND_S
+# is), only a precondition, so it is generous (a machine running every step three times slower than usual
+# has been seen).
+WHOLE_TIMEOUT_S = 300
 
 
 def proxies(host: testinfra.host.Host) -> list[testinfra.host.Host]:
@@ -41,33 +47,77 @@ def queue_state(broker: testinfra.host.Host, queue: str) -> dict[str, Any]:
     return next(row for row in queues(broker) if row["name"] == queue)
 
 
-def _broker_whole(haproxy: testinfra.host.Host, name: str) -> bool:
-    """This broker sees every broker running and no partition; the queue reader also sees every quorum queue
-    with all members online and a leader."""
+Check = Callable[[testinfra.host.Host, str], list[str]]
+
+
+def _broker_problems(haproxy: testinfra.host.Host, name: str) -> list[str]:
+    """What keeps this broker from seeing every broker running and no partition, and (the queue reader) every
+    quorum queue with all members online and a leader."""
     broker = get(haproxy, name)
-    if not cluster_running(broker, len(BROKERS)):
-        return False
-    if name != QUEUE_READER:
-        return True
+    problems = cluster_problems(broker, len(BROKERS))
+    if problems or name != QUEUE_READER:
+        return problems
     quorum = [q for q in queues(broker) if q["type"] == "quorum"]
-    return bool(quorum) and all(len(q["online"]) == len(BROKERS) and q["leader"] for q in quorum)
+    if not quorum:
+        return ["no quorum queue yet"]
+    return [
+        f"queue {q['name']}: online {sorted(q['online'])}, leader {q['leader'] or 'none'}"
+        for q in quorum
+        if len(q["online"]) != len(BROKERS) or not q["leader"]
+    ]
 
 
-def _proxy_whole(haproxy: testinfra.host.Host, name: str) -> bool:
-    return all(state == "UP" for state in haproxy_server_status(get(haproxy, name)).values())
+def _proxy_problems(haproxy: testinfra.host.Host, name: str) -> list[str]:
+    statuses = haproxy_server_status(get(haproxy, name))
+    return [f"{server} is {state}" for server, state in statuses.items() if state != "UP"]
+
+
+def _asked(haproxy: testinfra.host.Host, checks: list[tuple[Check, str]]) -> list[str]:
+    """Each check's problems, "<host>: <problem>", the hosts asked side by side."""
+    with ThreadPoolExecutor(len(checks)) as pool:
+        answers = [(name, pool.submit(check, haproxy, name)) for check, name in checks]
+    problems = []
+    for name, answer in answers:
+        try:
+            problems += [f"{name}: {problem}" for problem in answer.result()]
+        except AssertionError as error:  # a host that does not answer (yet)
+            problems.append(f"{name}: {str(error).splitlines()[0][:200]}")
+    return problems
+
+
+def stack_problems(haproxy: testinfra.host.Host, every_host: bool = False) -> list[str]:
+    """What keeps the stack from being whole: every broker running with no partition, every quorum queue with all
+    members online and a leader, HAProxy showing every broker UP. Empty when whole.
+
+    The proxies are asked first; while one shows a broker that is not UP, the brokers are not asked (unless
+    `every_host`). This is polled before and after every fault, and each rabbitmqctl call starts an Erlang VM
+    (about a CPU-second, on the cores the healing brokers need); a proxy's admin socket answers at once.
+    """
+    problems = _asked(haproxy, [(_proxy_problems, name) for name in PROXIES])
+    if problems and not every_host:
+        return problems
+    return problems + _asked(haproxy, [(_broker_problems, name) for name in BROKERS])
 
 
 def stack_whole(haproxy: testinfra.host.Host) -> bool:
-    """Every broker running with no partition, every quorum queue with all members online and a leader,
-    HAProxy showing every broker UP.
+    return not stack_problems(haproxy)
 
-    Each host is asked in its own thread: rabbitmqctl starts an Erlang VM per call (about a second), and
-    this is polled before and after every fault.
-    """
-    checks = [(_broker_whole, name) for name in BROKERS] + [(_proxy_whole, name) for name in PROXIES]
-    with ThreadPoolExecutor(len(checks)) as pool:
-        answers = [pool.submit(check, haproxy, name) for check, name in checks]
-    try:
-        return all(answer.result() for answer in answers)
-    except AssertionError:  # a broker that is down, or not answering yet
-        return False
+
+def problems_after(haproxy: testinfra.host.Host, timeout: float, interval: float = 0.5) -> list[str]:
+    """Poll until the stack is whole (an empty list) or `timeout` seconds pass (what was still missing)."""
+    seen: list[str] = []
+
+    def whole() -> bool:
+        seen[:] = stack_problems(haproxy)
+        return not seen
+
+    if wait_for(whole, timeout=timeout, interval=interval):
+        return []
+    # Past the timeout: the whole picture, brokers included, for the message.
+    return stack_problems(haproxy, every_host=True) or seen
+
+
+def await_whole(haproxy: testinfra.host.Host, when: str, timeout: float = WHOLE_TIMEOUT_S) -> None:
+    """Fail the test, saying what is missing, unless the stack is whole within `timeout` seconds."""
+    missing = problems_after(haproxy, timeout)
+    assert not missing, f"the stack is not whole {when}: {'; '.join(missing)}"

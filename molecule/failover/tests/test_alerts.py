@@ -28,8 +28,7 @@ from fleetlib.drill import Drill, DrillPlan, DrillStack
 from fleetlib.drill_plot import draw, picture_problems
 from fleetlib.hosts import get
 from fleetlib.project import PROJECT_DIR
-from fleetlib.waits import wait_for
-from stack import fleet_publisher, stack_whole
+from stack import await_whole, fleet_publisher, problems_after
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -63,7 +62,7 @@ def drilled_outcome(drilled: dict[str, Any], alert: str, labels: dict[str, str])
 
 
 def test_a_blackholed_broker_fires_down_in_both_proxies_and_node_down(host: testinfra.host.Host) -> None:
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole"
+    await_whole(host, "before the fault")
     fault = FAULTS["blackhole"]
     # Past the bound, the check below says which alert was late.
     plan = DrillPlan("blackhole", TARGET, fault.inject, fault.heal,
@@ -81,7 +80,8 @@ def test_a_blackholed_broker_fires_down_in_both_proxies_and_node_down(host: test
     assert drilled["tasks_lost"] == 0, drilled
     executions = sum(len(completions(get(host, w), COMPLETED_LOG, drill.prefix)) for w in WORKERS)
     check_picture(DRILL, executions)
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack did not heal"
+    missing = problems_after(host, HEAL_BOUND_S)
+    assert not missing, f"the stack did not heal within {HEAL_BOUND_S} s: {missing}"
 
 
 def check_picture(drill: Path, executions: int) -> None:

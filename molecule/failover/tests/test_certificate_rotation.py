@@ -21,7 +21,7 @@ from fleetlib.hosts import get, root
 from fleetlib.project import PROJECT_DIR
 from fleetlib.waits import wait_for
 from runs import FaultRun, check_task_flow
-from stack import stack_whole
+from stack import await_whole, problems_after
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 pytestmark = pytest.mark.usefixtures("fresh_results")
@@ -65,7 +65,7 @@ def haproxy_workers(host: testinfra.host.Host) -> dict[str, str]:
 
 
 def test_rotating_every_certificate_keeps_tasks_flowing(host: testinfra.host.Host, playbook_runner_at: Runner) -> None:
-    assert wait_for(lambda: stack_whole(host), timeout=90), "the stack is not whole before the rotation"
+    await_whole(host, "before the rotation")
     before, workers_before = fingerprints(host), haproxy_workers(host)
     run = FaultRun(host, "rotation")
     run.publisher.start()
@@ -75,13 +75,13 @@ def test_rotating_every_certificate_keeps_tasks_flowing(host: testinfra.host.Hos
         PROJECT_DIR / "playbooks" / "site.yml", "--tags", "tls", "--extra-vars", "pki_rotate=true"
     )
     run.healed_at = time.time()
-    whole = wait_for(lambda: stack_whole(host), timeout=90, interval=1)
+    missing = problems_after(host, 90, interval=1)
     run.publisher.stop()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     published = run.publisher.tokens()
     flow = MaintenanceFlow(**run.task_flow(published, run.finished(published)), **run.publishing())
     failover_results.record("maintenance", "certificate_rotation", flow)
-    assert whole, f"the stack was not whole 90 s after the rotation: {flow}"
+    assert not missing, f"the stack was not whole 90 s after the rotation: {missing}; {flow}"
     after = fingerprints(host)
     assert [name for name in CERTIFICATES if after[name] == before[name]] == [], "not rotated"
     assert served(host) == {name: after[name] for name in SERVED}, "a server still shows its old certificate"

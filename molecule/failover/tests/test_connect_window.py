@@ -19,8 +19,7 @@ from faults import CONNECT_TIMEOUT_S, FAULTS, HEAL_BOUND_S, PASSWORD, TARGET, VH
 from fleetlib.hosts import container_address, get, root
 from fleetlib.proxies import haproxy_stats
 from fleetlib.tls import fleet_client_tls
-from fleetlib.waits import wait_for
-from stack import proxies, stack_whole
+from stack import await_whole, problems_after, proxies
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -51,7 +50,7 @@ def handed_to_target(proxy: testinfra.host.Host) -> int:
 
 
 def test_a_client_connecting_before_the_proxy_notices_gets_a_live_broker(host: testinfra.host.Host) -> None:
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole before the fault"
+    await_whole(host, "before the fault")
     # The second proxy: the workers and the publishers list the first one first, so no client is on it.
     proxy = proxies(host)[1]
     address, target = f"{container_address(proxy)}:5671", get(host, TARGET)
@@ -69,10 +68,10 @@ def test_a_client_connecting_before_the_proxy_notices_gets_a_live_broker(host: t
         handed = handed_to_target(proxy) - before
     finally:
         root(target, fault.heal)
-    whole = wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S, interval=1)
+    missing = problems_after(host, HEAL_BOUND_S, interval=1)
     result = {"connect_s": seconds, "handed_to_the_silent_broker": handed, "all_done_after_s": round(opened_by, 2)}
     # Otherwise no connection met the silent broker, and the bound below proved nothing.
     assert handed > 0, f"no connection was handed to the silent broker before it was marked DOWN: {result}"
     late = f"a client waited past its connect timeout ({CONNECT_TIMEOUT_S} s): {result}"
     assert max(seconds) <= CONNECT_TIMEOUT_S, late
-    assert whole, f"the cluster was not whole {HEAL_BOUND_S} s after the heal: {result}"
+    assert not missing, f"the cluster was not whole {HEAL_BOUND_S} s after the heal: {missing}; {result}"

@@ -33,7 +33,7 @@ import pytest
 import testinfra.host
 from alerting import BOUNDS, alertmanager, check, measure, record, resolve_bound_s
 from diagnosis import supervisor_programs
-from faults import BROKERS, COMPLETED_LOG, HEAL_BOUND_S, PASSWORD, VHOST, WORKERS
+from faults import BROKERS, COMPLETED_LOG, PASSWORD, VHOST, WORKERS
 from fleetlib.accounting import completions
 from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.hosts import container_address, get, root
@@ -44,7 +44,7 @@ from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import wait_for
 from incident import ANCHOR, CONTROL
 from runs import TASK
-from stack import fleet_publisher, stack_whole
+from stack import await_whole, fleet_publisher
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -119,7 +119,7 @@ def flow_cut(worker: testinfra.host.Host, port: int) -> Iterator[None]:
 def test_the_frozen_and_the_leaking_worker_are_found_and_only_they_restarted(
     host: testinfra.host.Host, playbook_runner_at: Runner
 ) -> None:
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole"
+    await_whole(host, "before the fleet is planted")
     control, anchor = get(host, CONTROL), get(host, ANCHOR)
     healthy = {name: main_pid(get(host, name), "celery-default:celery-default-00") for name in WORKERS}
     prefix = uuid.uuid4().hex[:6]

@@ -53,7 +53,7 @@ from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import wait_for
 from incident import ANCHOR, ANCHOR_LOG, CONTROL, CONTROL_LOG, Anchor, Control
 from runs import TASK, FaultRun, check_task_flow
-from stack import fleet_publisher, proxies, queue_state, stack_whole
+from stack import await_whole, fleet_publisher, problems_after, proxies, queue_state
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -191,7 +191,7 @@ def incident_runs(haproxy: testinfra.host.Host, target_ip: str) -> tuple[Control
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) -> None:
     run = Run(host, case)
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole before the fault"
+    await_whole(host, "before the fault")
     run.pin()
     leader = place_leader(get(host, BROKERS[1]), case.leader_on_target)
     target_ip = container_address(run.target)
@@ -237,16 +237,16 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
             control.publisher.stop()
     anchor_result = anchor.result(case.fault, run.healed_at) if anchor else None
     # Publishing goes on while the healed broker rejoins, by itself.
-    whole = wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S, interval=1)
+    missing = problems_after(host, HEAL_BOUND_S, interval=1)
     run.whole_at = time.time()
     run.publisher.stop()
-    result = account(run, idle_port, leader, whole)
+    result = account(run, idle_port, leader, not missing)
     failover_results.record("cases", case.name, result)
     if control_result and anchor_result:
         failover_results.record("runs", "control", control_result)
         failover_results.record("runs", "anchor", anchor_result)
     # First: a cluster that stays split needs a person, whatever the timings.
-    assert whole, f"{case.name}: the cluster was not whole {HEAL_BOUND_S} s after the heal: {result}"
+    assert not missing, f"{case.name}: the cluster was not whole {HEAL_BOUND_S} s after the heal: {missing}; {result}"
     check(case, result)
     if control_result:
         check_control(control_result)

@@ -26,7 +26,7 @@ from fleetlib.playbook_output import recap
 from fleetlib.project import role_defaults
 from fleetlib.waits import wait_for
 from runs import FaultRun, check_task_flow
-from stack import stack_whole
+from stack import await_whole
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -69,7 +69,7 @@ def turns(host: testinfra.host.Host, since: float, until: float, completed_at: l
 def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
     host: testinfra.host.Host, playbook_runner_at: Runner
 ) -> None:
-    assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole before the restart"
+    await_whole(host, "before the restart")
     run = FaultRun(host, "rolling")
     run.publisher.start()
     try:
@@ -78,7 +78,7 @@ def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
         result = playbook_runner_at(PLAYBOOK)
         run.healed_at = time.time()
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr
-        assert wait_for(lambda: stack_whole(host), timeout=HEAL_BOUND_S), "the stack is not whole after the restart"
+        await_whole(host, "after the restart", HEAL_BOUND_S)
     finally:
         run.publisher.stop()
     published = run.publisher.tokens()

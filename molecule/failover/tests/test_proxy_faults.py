@@ -32,7 +32,7 @@ from fleetlib.hosts import get, log_records, log_times, restart_pool, root
 from fleetlib.proxies import clients_on_first_proxy
 from fleetlib.waits import wait_for
 from runs import FaultRun, check_task_flow
-from stack import proxies, stack_whole
+from stack import await_whole, problems_after, proxies
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 # Results go to the file test_failover.py writes too, emptied once per run whichever module comes first.
@@ -85,7 +85,7 @@ class ProxyRun(FaultRun):
 @pytest.mark.parametrize("name", PROXY_FAULTS)
 def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, playbook_runner_at: Runner) -> None:
     run = ProxyRun(host, name, playbook_runner_at)
-    assert wait_for(lambda: stack_whole(host), timeout=90), "the stack is not whole before the fault"
+    await_whole(host, "before the fault")
     # Each worker on the first proxy of its list; one that is not, restarted, connects there.
     elsewhere = clients_on_first_proxy(proxies(host), list(BROKERS), list(run.workers.values()), WORKER_LOG)
     with ThreadPoolExecutor() as pool:
@@ -104,11 +104,11 @@ def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, pla
     finally:
         run.apply(run.fault.heal)
         run.healed_at = time.time()
-    whole = wait_for(lambda: stack_whole(host), timeout=90, interval=1)
+    missing = problems_after(host, 90, interval=1)
     run.publisher.stop()
     result = account(run)
     failover_results.record("proxy_cases", name, result)
-    assert whole, f"{name}: the stack was not whole 90 s after the heal: {result}"
+    assert not missing, f"{name}: the stack was not whole 90 s after the heal: {missing}; {result}"
     check(run.fault, name, result)
 
 
