@@ -69,3 +69,9 @@ def test_a_failed_run_is_not_adopted(tmp_path: Path) -> None:
     (tmp_path / ".cache" / "molecule-timing.json").write_text('{"wall_seconds": 1, "scenarios": []}')
     with pytest.raises(SystemExit, match="did not pass"):
         test_timing.run_from(tmp_path)
+
+
+def test_a_run_shows_the_machines_speed_and_load_when_recorded() -> None:
+    machine = {"benchmark_s": [0.32, 0.41], "busy_pct": 92.4, "steal_pct": 0.0}
+    assert test_timing.machine_cell(machine) == "benchmark 0.32 / 0.41 s, CPU 92% busy, 0% stolen"
+    assert test_timing.machine_cell(None) == "-"

@@ -67,17 +67,26 @@ def step_rows(runs: list[Run]) -> list[str]:
     return rows
 
 
+def machine_cell(machine: dict[str, Any] | None) -> str:
+    """The machine's speed and load during a run (tools/machine_load.py); runs before it was recorded: "-"."""
+    if not machine:
+        return "-"
+    before, after = machine["benchmark_s"]
+    busy, stolen = machine["busy_pct"], machine["steal_pct"]
+    return f"benchmark {before:.2f} / {after:.2f} s, CPU {busy:.0f}% busy, {stolen:.0f}% stolen"
+
+
 def measurements_block(reference: dict[str, list[Run]]) -> str:
     runs = reference["runs"]
     lines = [
-        "| run | commit | date | `make test` | Molecule's wall time | within the budget |",
-        "|---|---|---|---|---|---|",
+        "| run | commit | date | `make test` | Molecule's wall time | within the budget | machine |",
+        "|---|---|---|---|---|---|---|",
     ]
     for number, run in enumerate(runs, 1):
         total, within = run["make_test_s"], "yes" if run["make_test_s"] <= BUDGET_S else "NO"
         lines.append(
             f"| {number} | `{run['commit'][:7]}` | {run['date']} | {total} s ({minutes(total)})"
-            f" | {run['molecule']['wall_seconds']:.0f} s | {within} |"
+            f" | {run['molecule']['wall_seconds']:.0f} s | {within} | {machine_cell(run.get('machine'))} |"
         )
     return "\n".join([BEGIN, *lines, "", *step_rows(runs), END])
 
