@@ -1,4 +1,4 @@
-"""How fast the machine was while `make test` ran: the same suite has taken 1915 s and 2469 s on these 2 cores.
+"""How fast the machine was while `make test` ran: the same suite takes minutes longer on a slow day.
 
     python3 tools/machine_load.py start   # before make test: a benchmark, and the CPU counters
     python3 tools/machine_load.py end     # after it: one JSON object for .cache/make-test.json
@@ -38,8 +38,8 @@ def _workload() -> float:
 
 
 def benchmark() -> float:
-    """Seconds for a fixed mix of hashing and interpreted Python, the median of three tries (about 0.3 s on an
-    idle core here)."""
+    """Seconds for a fixed mix of hashing and interpreted Python, the median of three tries (docs/measurements.md
+    quotes it on an idle machine)."""
     return round(statistics.median(_workload() for _ in range(3)), 3)
 
 

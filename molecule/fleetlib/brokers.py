@@ -46,11 +46,6 @@ def cluster_problems(broker: testinfra.host.Host, nodes: int) -> list[str]:
     return problems
 
 
-def cluster_running(broker: testinfra.host.Host, nodes: int) -> bool:
-    """Whether the broker's node answers rabbitmqctl and sees `nodes` running nodes in its cluster, no partition."""
-    return not cluster_problems(broker, nodes)
-
-
 # What a node logs (rabbit@<host>.log) when `rabbitmq-upgrade drain` closes a client connection, and when its stop
 # does: the drain moved the client before the stop, the stop cut it.
 DRAIN_STARTED = "is being put into maintenance (drain) mode"

@@ -14,7 +14,7 @@ from fleetlib.hosts import container_address, get
 from fleetlib.proxies import haproxy_server_status
 from fleetlib.publishing import fleet_client
 from fleetlib.tls import fleet_client_tls
-from fleetlib.waits import wait_for
+from fleetlib.waits import problems_within
 
 # The broker whose view of the quorum queues counts (any: with no partition, all agree).
 QUEUE_READER = BROKERS[1]
@@ -99,22 +99,11 @@ def stack_problems(haproxy: testinfra.host.Host, every_host: bool = False) -> li
     return problems + _asked(haproxy, [(_broker_problems, name) for name in BROKERS])
 
 
-def stack_whole(haproxy: testinfra.host.Host) -> bool:
-    return not stack_problems(haproxy)
-
-
 def problems_after(haproxy: testinfra.host.Host, timeout: float, interval: float = 0.5) -> list[str]:
     """Poll until the stack is whole (an empty list) or `timeout` seconds pass (what was still missing)."""
-    seen: list[str] = []
-
-    def whole() -> bool:
-        seen[:] = stack_problems(haproxy)
-        return not seen
-
-    if wait_for(whole, timeout=timeout, interval=interval):
-        return []
+    seen = problems_within(lambda: stack_problems(haproxy), timeout, interval)
     # Past the timeout: the whole picture, brokers included, for the message.
-    return stack_problems(haproxy, every_host=True) or seen
+    return (stack_problems(haproxy, every_host=True) or seen) if seen else []
 
 
 def await_whole(haproxy: testinfra.host.Host, when: str, timeout: float = WHOLE_TIMEOUT_S) -> None:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 import testinfra
-from fleetlib.brokers import cluster_running
+from fleetlib.brokers import cluster_problems
 from fleetlib.proxies import haproxy_server_status
-from fleetlib.waits import wait_for
+from fleetlib.waits import problems_within
 from roles_stack import CLUSTERS, PROXIES
 
 # A SIGKILLed or drained broker is back, rejoined and UP on both proxies well within this.
@@ -31,14 +31,21 @@ def stack_whole(pytestconfig: pytest.Config) -> Iterator[None]:
     seeds = [(host(cluster[0]), len(cluster)) for cluster in CLUSTERS.values()]
     proxies = [host(name) for name in PROXIES]
 
-    def whole() -> bool:
-        return all(cluster_running(seed, nodes) for seed, nodes in seeds) and all(
-            haproxy_server_status(proxy) == dict.fromkeys(CLUSTERS["rabbitmq"], "UP") for proxy in proxies
-        )
+    def problems() -> list[str]:
+        brokers = [
+            f"{seed.backend.get_hostname()}: {problem}"
+            for seed, nodes in seeds
+            for problem in cluster_problems(seed, nodes)
+        ]
+        expected = dict.fromkeys(CLUSTERS["rabbitmq"], "UP")
+        return brokers + [
+            f"{proxy.backend.get_hostname()}: {status}"
+            for proxy in proxies
+            if (status := haproxy_server_status(proxy)) != expected
+        ]
 
-    def state() -> str:
-        return f"{[cluster_running(s, n) for s, n in seeds]}, {[haproxy_server_status(p) for p in proxies]}"
-
-    assert wait_for(whole, timeout=WHOLE_TIMEOUT_S), f"not whole before the test: {state()}"
+    missing = problems_within(problems, WHOLE_TIMEOUT_S)
+    assert not missing, f"not whole before the test: {missing}"
     yield
-    assert wait_for(whole, timeout=WHOLE_TIMEOUT_S), f"not whole after the test: {state()}"
+    missing = problems_within(problems, WHOLE_TIMEOUT_S)
+    assert not missing, f"not whole after the test: {missing}"
