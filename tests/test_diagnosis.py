@@ -40,6 +40,26 @@ def test_supervisor_status_lines() -> None:
     ]
 
 
+def test_supervisor_rpc_process_info_reads_as_the_status_lines() -> None:
+    # getAllProcessInfo() as supervisord 4.2 answers it (fields the feed does not read left out).
+    infos = [
+        {"name": "celery-default-00", "group": "celery-default", "statename": "RUNNING", "pid": 847,
+         "start": 1796425303, "now": 1796518087, "description": "pid 847, uptime 1 day, 1:46:24"},
+        {"name": "celery-other-00", "group": "celery-other", "statename": "FATAL", "pid": 0,
+         "start": 1796425303, "now": 1796518087, "description": "Exited too quickly (process log may have details)"},
+        {"name": "flower", "group": "flower", "statename": "STOPPED", "pid": 0, "start": 0, "now": 1796518087,
+         "description": "Not started"},
+        {"name": "celery-slow-00", "group": "celery-slow", "statename": "STOPPING", "pid": 912,
+         "start": 1796425303, "now": 1796518087, "description": ""},
+    ]  # fmt: skip
+    assert diagnosis.supervisor_rpc_programs(infos) == [
+        {"name": "celery-default:celery-default-00", "state": "RUNNING", "pid": 847, "uptime_s": 92784},
+        {"name": "celery-other:celery-other-00", "state": "FATAL", "pid": 0, "uptime_s": 0},
+        {"name": "flower", "state": "STOPPED", "pid": 0, "uptime_s": 0},
+        {"name": "celery-slow:celery-slow-00", "state": "STOPPING", "pid": 0, "uptime_s": 0},
+    ]
+
+
 def test_a_celery_worker_and_its_options() -> None:
     argv = ["/opt/venv/bin/python3", "/opt/venv/bin/celery", "--app", "x", "worker", "--queues", "a,b"]
     assert diagnosis.is_celery_worker(argv)

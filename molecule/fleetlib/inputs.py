@@ -20,7 +20,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -95,21 +95,12 @@ def effective_values(role: str, scenario: str, groups: Sequence[str] = ()) -> di
     return {name: values[name] for name in typed_options(role)}
 
 
-# A way to put values on the command line: as_strings or as_json.
-Form = Callable[[Mapping[str, object]], list[str]]
-
-
 def as_strings(values: Mapping[str, object]) -> list[str]:
     """`-e name=value` for each variable: every value a string, as a user types it."""
     args = []
     for name, value in values.items():
         args += ["--extra-vars", f"{name}={str(value).lower() if isinstance(value, bool) else value}"]
     return args
-
-
-def as_json(values: Mapping[str, object]) -> list[str]:
-    """The same values as one JSON extra vars document: ints and bools keep their types."""
-    return ["--extra-vars", json.dumps(dict(values))]
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,25 @@ def supervisor_programs(status: str) -> list[dict[str, Any]]:
     return programs
 
 
+def supervisor_rpc_programs(infos: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Supervisor's XML-RPC `getAllProcessInfo()` -> the same fields as supervisor_programs: the name as
+    `supervisorctl status` prints it (group:name within a group), and pid and uptime only while RUNNING, as it
+    does (a STOPPING program still has a pid there)."""
+    programs = []
+    for info in infos:
+        name, group, state = info["name"], info["group"], info["statename"]
+        running = state == "RUNNING"
+        programs.append(
+            {
+                "name": name if group == name else f"{group}:{name}",
+                "state": state,
+                "pid": int(info["pid"] or 0) if running else 0,
+                "uptime_s": max(0, int(info["now"]) - int(info["start"])) if running else 0,
+            }
+        )
+    return programs
+
+
 # Celery's global options that take a value: the word after one is not the subcommand.
 _GLOBAL_VALUES = {"-A", "--app", "-b", "--broker", "--result-backend", "--loader", "--config", "--workdir"}
 
