@@ -118,7 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.every:
         every(args.every, args.directory, args.socket)
-    write(args.directory, args.socket)
+    else:
+        write(args.directory, args.socket)
 
 
 if __name__ == "__main__":
