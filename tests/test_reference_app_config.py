@@ -9,7 +9,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from celery_fleet_app.config import FleetConfig, broker_url, celery_settings, load_config, socket_settings
+from celery_fleet_app.config import (
+    FleetConfig,
+    broker_url,
+    celery_settings,
+    load_config,
+    publisher_settings,
+    socket_settings,
+)
 
 # What the celery_worker role renders into /etc/celery-fleet/app.json.
 INVENTORY_STYLE = {
@@ -95,6 +102,26 @@ def test_socket_options_are_keyed_by_socket_constants(config: FleetConfig) -> No
         socket.TCP_USER_TIMEOUT: 30000,
     }
     assert celery_settings(config)["broker_transport_options"]["socket_settings"] == options
+
+
+def test_a_publisher_notices_a_dead_proxy_within_seconds(config: FleetConfig) -> None:
+    """The workers' settings, but a socket that dies 5 s after the proxy's last answer, probed every second
+    while a publish waits for its confirm with nothing in flight."""
+    settings = publisher_settings(config)
+    assert settings["broker_transport_options"] == {
+        "socket_settings": {
+            socket.TCP_KEEPIDLE: 1,
+            socket.TCP_KEEPINTVL: 1,
+            socket.TCP_KEEPCNT: 5,
+            socket.TCP_USER_TIMEOUT: 5000,
+        },
+        "confirm_publish": True,
+    }
+    workers = celery_settings(config)
+    assert {key: value for key, value in settings.items() if key != "broker_transport_options"} == {
+        key: value for key, value in workers.items() if key != "broker_transport_options"
+    }
+    assert workers["broker_transport_options"]["socket_settings"][socket.TCP_USER_TIMEOUT] == 30000
 
 
 def test_password_is_not_in_the_repr(config: FleetConfig) -> None:

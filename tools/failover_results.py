@@ -60,7 +60,11 @@ class Publishing(TypedDict):
     longest_publish_s: float
 
 
-class BrokerCase(TaskFlow, Publishing):
+class Flow(TaskFlow, Publishing):
+    """What every run under load records: the tasks' flow and the publisher's side."""
+
+
+class BrokerCase(Flow):
     """One broker fault case (section "cases", keyed by the case's name)."""
 
     fault: str
@@ -84,7 +88,7 @@ class BrokerCase(TaskFlow, Publishing):
     cluster_whole_after_heal_s: float | None
 
 
-class ProxyCase(TaskFlow, Publishing):
+class ProxyCase(Flow):
     """One proxy fault (section "proxy_cases", keyed by the fault's name)."""
 
     fault: str
@@ -110,7 +114,7 @@ class MaintenanceNode(TypedDict):
     connections_cut_by_stop: int
 
 
-class MaintenanceFlow(TaskFlow, Publishing):
+class MaintenanceFlow(Flow):
     """A planned operation under load (section "maintenance", keyed by the operation); fault_held_s is its
     playbook's run."""
 
@@ -223,9 +227,9 @@ def table(data: Results) -> list[str]:
     """The results as a Markdown table: per case, the slower worker's times (seconds from the fault)."""
     rows = [
         "| fault (held) | quorum leader | teardown | reconnected | consuming again | longest stall "
-        "| published / completed / lost / duplicated | late (max delay) | countdown tasks on time "
+        "| longest publish | published / completed / lost / duplicated | late (max delay) | countdown tasks on time "
         "| cluster whole after the heal |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in data.get("cases", {}).values():
         teardown = "/".join(sorted(set(case["teardown"].values())))
@@ -233,7 +237,8 @@ def table(data: Results) -> list[str]:
             f"| {case['fault']} ({case['fault_held_s']} s) | {case['leader']} "
             f"| {teardown} {_slowest(case['time_to_teardown_s'])} "
             f"| {_slowest(case['time_to_reconnect_s'])} | {_slowest(case['time_to_consuming_s'])} "
-            f"| {case['longest_stall_s']} | {_task_counts(case)} | {case['late_tasks']} ({case['late_max_delay_s']}) "
+            f"| {case['longest_stall_s']} | {case['longest_publish_s']} | {_task_counts(case)} "
+            f"| {case['late_tasks']} ({case['late_max_delay_s']}) "
             f"| {case['eta_tasks'] - case['eta_lost'] - case['eta_early']} of {case['eta_tasks']} "
             f"| {case['cluster_whole_after_heal_s']} |"
         )
@@ -241,7 +246,8 @@ def table(data: Results) -> list[str]:
     if anchor:
         rows.append(
             f"| {anchor['fault']} | anchor: Celery defaults, no proxy | - | {anchor['time_to_reconnect_s']} "
-            f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | {_task_counts(anchor)} | - | - | - |"
+            f"| {anchor['time_to_consuming_s']} | {anchor['longest_stall_s']} | - | {_task_counts(anchor)} "
+            "| - | - | - |"
         )
     return rows
 
@@ -253,8 +259,8 @@ def proxy_table(data: Results) -> list[str]:
         return []
     rows = [
         "| proxy fault (held) | noticed (bound) | reconnected | moved to | consuming again "
-        "| longest stall (bound) | published / completed / lost / duplicated |",
-        "|---|---|---|---|---|---|---|",
+        "| longest stall (bound) | longest publish | published / completed / lost / duplicated |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for case in cases.values():
         hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
@@ -264,7 +270,8 @@ def proxy_table(data: Results) -> list[str]:
         moved = ", ".join(sorted({case["reconnected_through"][w] for w in hit})) or "-"
         rows.append(
             f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {reconnected} | {moved} | {consuming} "
-            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {_task_counts(case)} |"
+            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {case['longest_publish_s']} "
+            f"| {_task_counts(case)} |"
         )
     return rows
 
@@ -315,6 +322,10 @@ def headline_block(data: Results) -> str:
             f"- Proxy faults ({len(proxies)} cases): the longest stall in task completions "
             f"{worst['longest_stall_s']} s ({worst['fault']})."
         )
+    slowest = max([*cases, *proxies], key=lambda case: case["longest_publish_s"])
+    lines.append(
+        f"- The longest single publish, across every case: {slowest['longest_publish_s']} s ({slowest['fault']})."
+    )
     lines.append(f"- {lost} of {published} tasks published through the proxies lost, across every case.")
     return "\n".join([HEADLINE_BEGIN, *lines, HEADLINE_END])
 

@@ -7,16 +7,18 @@ import time
 from dataclasses import dataclass, field
 
 from celery import Celery
-from celery_fleet_app.config import FleetConfig, TlsConfig, celery_settings, connection_settings
+from celery_fleet_app.config import FleetConfig, TlsConfig, connection_settings, publisher_settings
+from kombu import Connection
 
 
 def fleet_client(endpoints: list[str], password: str, vhost: str, queue: str, tls: TlsConfig | None) -> Celery:
-    """A producer configured like the workers (publisher confirms, nothing declared at run time)."""
+    """A producer configured as the reference app's publishers are (publisher_settings: publisher confirms,
+    nothing declared at run time, a socket that notices a dead proxy within seconds)."""
     config = FleetConfig(
         broker_endpoints=endpoints, user="celery", password=password, vhost=vhost, queues=[queue], tls=tls
     )
     app = Celery("publisher", set_as_current=False)
-    app.conf.update(celery_settings(config))
+    app.conf.update(publisher_settings(config))
     return app
 
 
@@ -31,7 +33,12 @@ def defaults_client(endpoints: list[str], password: str, vhost: str, queue: str,
 
 @dataclass
 class Publisher:
-    """Publishes one uniquely named task every `interval` seconds, in a thread."""
+    """Publishes one uniquely named task every `interval` seconds, in a thread, on a connection of its own.
+
+    Its own connection starts on the first endpoint of the app's list, as a new process does. Celery's pooled
+    connection is shared by every app with the same broker URL in this process, and stays wherever an earlier
+    run's faults moved it: a publisher on it could sit out a proxy fault on the other proxy.
+    """
 
     app: Celery
     task: str
@@ -69,12 +76,17 @@ class Publisher:
         return max((took for _, _, took in self.published), default=0.0)
 
     def _run(self) -> None:
+        with self.app.connection_for_write() as connection:
+            self._publish_until_stopped(connection)
+
+    def _publish_until_stopped(self, connection: Connection) -> None:
         number = 0
         while not self._stop.is_set():
             token, started = f"{self.prefix}-{number:05d}", time.time()
+            arguments = [token] if self.task_args is None else self.task_args
             try:
                 # With confirms, counted as published only once the broker confirmed it.
-                self.app.send_task(self.task, args=[token] if self.task_args is None else self.task_args)
+                self.app.send_task(self.task, args=arguments, connection=connection)
             except Exception:
                 self.errors += 1
                 self._stop.wait(0.5)

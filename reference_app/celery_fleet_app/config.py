@@ -20,6 +20,8 @@ from kombu import Exchange, Queue
 
 CONFIG_ENV = "CELERY_FLEET_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/celery-fleet/app.json")
+# A publisher's TCP_USER_TIMEOUT (ms): see publisher_settings.
+PUBLISH_TCP_USER_TIMEOUT_MS = 5_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class FleetConfig:
     keepalive_count: int = 3
     tcp_user_timeout_ms: int = 30_000
     connect_timeout: int = 3
+    # A process that only publishes (publisher_settings): its socket's TCP_USER_TIMEOUT. It has no heartbeat
+    # running, so this alone notices a proxy that vanished under a publish waiting for its confirm.
+    publish_tcp_user_timeout_ms: int = PUBLISH_TCP_USER_TIMEOUT_MS
     completed_log: str = "/var/lib/celery-fleet/completed.log"
     # The deployment's task queues (the role declares them); the first is the default.
     queues: list[str] = field(default_factory=lambda: ["celery"])
@@ -217,3 +222,29 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
         "result_serializer": "json",
         "accept_content": ["json"],
     }
+
+
+def publisher_socket_settings(config: FleetConfig) -> dict[int, int]:
+    """A publisher's broker socket: dead within publish_tcp_user_timeout_ms of the proxy's last answer,
+    whether or not a publish is in flight."""
+    return {
+        # Probe after a second of silence, every second: a publish the proxy has acknowledged, waiting for its
+        # confirm, leaves nothing in flight for TCP_USER_TIMEOUT to time; the probes are.
+        socket.TCP_KEEPIDLE: 1,
+        socket.TCP_KEEPINTVL: 1,
+        socket.TCP_KEEPCNT: max(1, config.publish_tcp_user_timeout_ms // 1000),
+        socket.TCP_USER_TIMEOUT: config.publish_tcp_user_timeout_ms,
+    }
+
+
+def publisher_settings(config: FleetConfig) -> dict[str, object]:
+    """Celery configuration for a process that only publishes (a web app, the tests' publisher).
+
+    The workers' settings, but the broker socket dies after a few seconds without an answer from the proxy
+    (publisher_socket_settings): a publisher runs no heartbeat, so when the proxy under a publish vanishes,
+    only the kernel can notice. It never fires on a slow broker: the proxy's kernel answers whatever the
+    broker does. A broker that stops confirming is HAProxy's to notice (its health check and agent).
+    """
+    settings = celery_settings(config)
+    transport = {**settings["broker_transport_options"], "socket_settings": publisher_socket_settings(config)}
+    return {**settings, "broker_transport_options": transport}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from celery_fleet_app.config import PUBLISH_TCP_USER_TIMEOUT_MS
 from fleetlib.faults import CONSUME_AFTER_TEARDOWN_S, PROXY_HOST_FAULTS, SCHEDULING_SLACK_S, broker_faults
 from fleetlib.project import role_defaults, scenario_group_vars
 
@@ -106,9 +107,16 @@ SILENT_PROXY_DETECTION_S = min(
 TLS_CLOSE_S = CONNECT_TIMEOUT_S if WORKER["celery_worker_broker_tls"] else 0
 RECONNECT_BOUND_S = CONNECT_TIMEOUT_S + TLS_CLOSE_S + SCHEDULING_SLACK_S
 # A publisher blocked on the vanished proxy (waiting for a confirm) has no
-# heartbeat running: TCP_USER_TIMEOUT ends its connection, and its next
-# attempt goes to the next proxy. Until then no new task exists to consume.
-PUBLISHER_DETECTION_S = WORKER["celery_worker_tcp_user_timeout"] / 1000
+# heartbeat running: its own short TCP_USER_TIMEOUT (publisher_settings) ends
+# its connection, and its next attempt goes to the next proxy, which is up
+# (no connect timeout spent; the socket already failed, so no TLS close wait).
+# Until then no new task exists to consume.
+PUBLISHER_DETECTION_S = PUBLISH_TCP_USER_TIMEOUT_MS / 1000
+# The longest single publish while every broker runs (proxy faults, planned
+# operations): a dead proxy under it is noticed as above, then it goes out
+# again through the next. (Under a broker fault, HAProxy's teardown of the
+# broker's sessions ends it: test_failover.py's publisher bound.)
+PUBLISH_BOUND_S = PUBLISHER_DETECTION_S + SCHEDULING_SLACK_S
 # The longest stall in task completions for a silent proxy: whichever of the
 # workers and the publisher comes back last, then a task's round trip.
 SILENT_PROXY_STALL_BOUND_S = (
