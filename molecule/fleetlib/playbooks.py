@@ -111,16 +111,24 @@ class JsonRun:
         ]
 
 
-def json_env(cache: Path) -> dict[str, str]:
-    """A user's environment with the JSON callback and a jsonfile fact cache at `cache`."""
+def cached_facts_env(cache: Path, **settings: str) -> dict[str, str]:
+    """A user's environment with a jsonfile fact cache at `cache` (and these ANSIBLE_* settings)."""
     return ansible_env(
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        # ansible.cfg enables profile_tasks, which would print into the JSON; list only the JSON callback.
-        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
         ANSIBLE_CACHE_PLUGIN="ansible.builtin.jsonfile",
         ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
         # A host with facts in the cache gathers none.
         ANSIBLE_GATHERING="smart",
+        **settings,
+    )
+
+
+def json_env(cache: Path) -> dict[str, str]:
+    """A user's environment with the JSON callback and a jsonfile fact cache at `cache`."""
+    return cached_facts_env(
+        cache,
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        # ansible.cfg enables profile_tasks, which would print into the JSON; list only the JSON callback.
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
     )
 
 

@@ -2,7 +2,9 @@
 
 `--check --diff` before a change, and one phase by its tag. Check mode with
 one changed value must report exactly that change and make none; the tag run
-must run only its phase and find nothing to change. (The refusal of an
+must run only its phase and find nothing to change. Both run on a broker and
+the proxies and workers of both Debian releases (`--limit`, the others' facts
+from a cache), as a user checks a change on a few hosts first. (The refusal of an
 unconverged host in check mode is tested on the bare hosts of the testhosts
 scenario, and at unit level in tests/test_run_phases.py; site.yml from the
 installed collection tarball runs on the failover stack.)
@@ -18,24 +20,35 @@ from pathlib import Path
 import pytest
 import testinfra.host
 from fleetlib.hosts import get, root
+from fleetlib.inputs import fact_cache
 from fleetlib.playbook_output import assert_nothing_changed, assert_ran_everywhere, changed_tasks, diff_lines, tasks_run
-from fleetlib.playbooks import run_playbook
-from roles_stack import PROXIES
+from fleetlib.playbooks import cached_facts_env, run_playbook
+from roles_stack import CLUSTERS, PROXIES, WORKERS
 
 testinfra_hosts = ["ansible://haproxy-trixie"]
 
 SITE = "playbooks/site.yml"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
-# One host of each tier site.yml deploys.
-TIERS = ("rmq-trixie-1", "haproxy-trixie", "worker-trixie")
+# One broker of the cluster site.yml deploys (the Debian 12 one is the converge's own), and the proxies and
+# workers of both Debian releases: the runs below are --limit'ed to them, and to the control node, where the
+# inventory check runs (every role, every phase; the second converge, test_idempotence.py, covers every host).
+TIERS = ("rmq-trixie-1", "haproxy-trixie", "haproxy-bookworm", "worker-trixie", "worker-bookworm")
+EVERY_HOST = [*(node for nodes in CLUSTERS.values() for node in nodes), *PROXIES, *WORKERS]
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 # The one place this module runs a playbook on the scenario's stack.
 @pytest.fixture(scope="module")
-def site(scenario_inventory: Path) -> Runner:
-    return lambda *args: run_playbook(SITE, scenario_inventory, *args)
+def site(scenario_inventory: Path, tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """site.yml on TIERS; the other hosts' facts (a proxy reads its brokers' addresses, a broker its cluster's
+    names) from a cache gathered once, as a user's --limit'ed run with a fact cache reads them."""
+    cache = tmp_path_factory.mktemp("facts")
+    fact_cache(scenario_inventory, EVERY_HOST, cache)
+    env = cached_facts_env(cache)
+    return lambda *args: run_playbook(
+        SITE, scenario_inventory, "--limit", ",".join([*TIERS, "localhost"]), *args, env=env
+    )
 
 
 def test_check_mode_reports_exactly_one_changed_value_and_changes_nothing(
@@ -47,12 +60,13 @@ def test_check_mode_reports_exactly_one_changed_value_and_changes_nothing(
     before = {name: root(get(host, name), f"sha256sum {HAPROXY_CFG}") for name in PROXIES}
     result = site("--check", "--diff", "--extra-vars", "haproxy_timeout_client=31")
     assert_ran_everywhere(result, TIERS)
-    assert diff_lines(result.stdout) == ["-    timeout client 30s", "+    timeout client 31s"] * len(PROXIES), (
+    proxies = [name for name in PROXIES if name in TIERS]
+    assert diff_lines(result.stdout) == ["-    timeout client 30s", "+    timeout client 31s"] * len(proxies), (
         result.stdout
     )
     expected = {
         (task, name)
-        for name in PROXIES
+        for name in proxies
         for task in [
             "celery_fleet.fleet.haproxy : Install haproxy.cfg (checked with haproxy -c first)",
             "celery_fleet.fleet.haproxy : Reload HAProxy",
