@@ -32,6 +32,24 @@ def record(token: str) -> str:
     return token
 
 
+def started_log() -> Path:
+    """Where `work` notes each start: beside the completed-tasks log."""
+    return Path(load_config().completed_log).with_name("started.log")
+
+
+@app.task
+def work(token: str, seconds: float) -> str:
+    """Note the start, work for `seconds` (real tasks take time), then record the token as `record` does.
+
+    A task in flight when its worker stops or loses its connection: a start with no completion was thrown
+    away, two starts mean it ran again.
+    """
+    with started_log().open("a") as log:
+        log.write(f"{token} {os.getpid()} {time.time():.3f}\n")
+    time.sleep(seconds)
+    return record(token)
+
+
 @app.task
 def leak_descriptors(count: int = 5) -> int:
     """Open files and never close them, as buggy task code does."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import testinfra.host
 from celery import Celery
 from celery_fleet_app.config import FleetConfig, broker_url, celery_settings
 from fleetlib.brokers import rabbitmqctl_json
-from fleetlib.hosts import container_address, get
+from fleetlib.hosts import container_address, get, root
 from fleetlib.project import role_defaults, scenario_group_vars
 from fleetlib.waits import wait_for
 from roles_stack import WORKERS
@@ -22,7 +24,11 @@ ROLE_DEFAULTS = role_defaults("celery_worker")
 MAX_TASKS_PER_CHILD = SCENARIO_VARS["celery_workers"]["celery_worker_max_tasks_per_child"]
 LEAK_PER_TASK = 5
 LEAK_TASKS = 300
+# How long the task in flight through a restart works: long enough to be running when the stop comes.
+WORK_S = 8
 COMPLETED_LOG = f"{ROLE_DEFAULTS['celery_worker_home']}/completed.log"
+# Where the `work` task notes each start (tasks.started_log: beside the completed log).
+STARTED_LOG = f"{ROLE_DEFAULTS['celery_worker_home']}/started.log"
 APP_USER = "celery"
 APP_PASSWORD = SCENARIO_VARS["all"]["celery_worker_broker_password"]
 APP_VHOST = "celery"
@@ -232,3 +238,35 @@ def test_topology_matches_what_kombu_declares(host: testinfra.host.Host) -> None
     finally:
         with broker.sudo():
             broker.check_output(f"rabbitmqctl delete_vhost {KOMBU_VHOST}")
+
+
+def test_a_restart_lets_a_running_task_finish_and_run_once(host: testinfra.host.Host) -> None:
+    """Supervisor's stop is Celery's warm shutdown: a task running when the worker is restarted ends during the
+    stop, and is never started again. (With the TERM sent to the whole process group, each pool process died
+    mid-task, and the task started again, in full, on whichever worker took it back.)"""
+    if host.backend.get_hostname() != "worker-trixie":
+        pytest.skip("one run restarts both workers")
+    workers = [get(host, name) for name in WORKERS]
+    token = f"restart-{uuid.uuid4().hex}"
+    with client(host) as app:
+        app.send_task("celery_fleet_app.tasks.work", args=[token, WORK_S])
+    assert wait_for(lambda: len(runs(workers, STARTED_LOG, token)) == 1, timeout=60), "the task never started"
+    with ThreadPoolExecutor(len(workers)) as pool:
+        list(pool.map(lambda worker: root(worker, "supervisorctl restart 'celery-default:*'"), workers))
+    restarted = time.time()
+    assert wait_for(lambda: queue_drained(host), timeout=60)
+    starts, ends = runs(workers, STARTED_LOG, token), runs(workers, COMPLETED_LOG, token)
+    assert (len(starts), len(ends)) == (1, 1), f"started at {starts}, completed at {ends}"
+    assert ends[0] <= restarted, f"completed at {ends[0]}, after the restarts ended at {restarted}"
+
+
+def runs(workers: list[testinfra.host.Host], log_path: str, token: str) -> list[float]:
+    """When the workers logged this token in the log (`work`'s starts, or completions): the line's third field."""
+    times = []
+    for worker in workers:
+        log = worker.file(log_path)
+        if log.exists:
+            times += [
+                float(line.split()[2]) for line in log.content_string.splitlines() if line.startswith(f"{token} ")
+            ]
+    return times
