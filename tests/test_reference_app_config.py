@@ -112,7 +112,6 @@ def test_a_publisher_notices_a_dead_proxy_within_seconds(config: FleetConfig) ->
         "socket_settings": {
             socket.TCP_KEEPIDLE: 1,
             socket.TCP_KEEPINTVL: 1,
-            socket.TCP_KEEPCNT: 5,
             socket.TCP_USER_TIMEOUT: 5000,
         },
         "confirm_publish": True,

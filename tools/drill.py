@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# The tests' library (fleetlib) and the reference app's configuration (the publisher is configured like the workers).
+# The tests' library (fleetlib) and the reference app's configuration (the publisher is one of the reference app's).
 sys.path[:0] = [str(PROJECT_DIR / "molecule"), str(PROJECT_DIR / "reference_app")]
 from ansible.errors import AnsibleError  # noqa: E402
 from fleetlib.drill import Drill, DrillPlan, DrillStack, timeline  # noqa: E402

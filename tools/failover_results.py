@@ -54,7 +54,7 @@ class TaskFlow(TaskCounts):
 
 
 class Publishing(TypedDict):
-    """The publisher's side: its failed attempts and its slowest confirmed publish."""
+    """The publisher's side: its failed attempts and its slowest single publish, confirmed or failed."""
 
     publish_retries: int
     longest_publish_s: float
@@ -324,7 +324,7 @@ def headline_block(data: Results) -> str:
         )
     slowest = max([*cases, *proxies], key=lambda case: case["longest_publish_s"])
     lines.append(
-        f"- The longest single publish, across every case: {slowest['longest_publish_s']} s ({slowest['fault']})."
+        f"- The longest single publish, across every fault case: {slowest['longest_publish_s']} s ({slowest['fault']})."
     )
     lines.append(f"- {lost} of {published} tasks published through the proxies lost, across every case.")
     return "\n".join([HEADLINE_BEGIN, *lines, HEADLINE_END])

@@ -48,7 +48,7 @@ class DrillStack:
     brokers: dict[str, testinfra.host.Host]
     proxies: dict[str, testinfra.host.Host]
     workers: dict[str, testinfra.host.Host]
-    # A publisher's app, through the proxies, configured like the workers.
+    # A publisher's app, through the proxies, configured as the reference app's publishers are (publisher_settings).
     app: Celery
     prometheus_url: str
     alertmanager_url: str

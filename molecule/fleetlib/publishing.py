@@ -49,6 +49,8 @@ class Publisher:
     # (token, when its publish began, how long it took), for those the broker accepted.
     published: list[tuple[str, float, float]] = field(default_factory=list)
     errors: int = 0
+    # How long each failed attempt took before it raised (kombu's own retries inside it included).
+    failed_attempts_s: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -61,6 +63,7 @@ class Publisher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=120)
+            assert not self._thread.is_alive(), f"{self.prefix}: the publisher did not stop within 120 s"
 
     def tokens(self, since: float = 0.0, until: float = float("inf")) -> set[str]:
         return {token for token, when, _ in self.published if since <= when <= until}
@@ -73,7 +76,8 @@ class Publisher:
         return min((start + took for _, start, took in self.published if start + took > when), default=float("inf"))
 
     def longest_publish_s(self) -> float:
-        return max((took for _, _, took in self.published), default=0.0)
+        """The longest single send_task call, whether the broker confirmed it or it raised in the end."""
+        return max([*(took for _, _, took in self.published), *self.failed_attempts_s], default=0.0)
 
     def _run(self) -> None:
         with self.app.connection_for_write() as connection:
@@ -89,6 +93,7 @@ class Publisher:
                 self.app.send_task(self.task, args=arguments, connection=connection)
             except Exception:
                 self.errors += 1
+                self.failed_attempts_s.append(time.time() - started)
                 self._stop.wait(0.5)
                 continue
             self.published.append((token, started, time.time() - started))

@@ -124,10 +124,10 @@ def socket_settings(config: FleetConfig) -> dict[int, int]:
         socket.TCP_KEEPIDLE: config.keepalive_idle,
         # ...every this many seconds...
         socket.TCP_KEEPINTVL: config.keepalive_interval,
-        # ...and give up after this many unanswered probes.
+        # ...and give up after this many unanswered probes (Linux counts them only while TCP_USER_TIMEOUT is 0).
         socket.TCP_KEEPCNT: config.keepalive_count,
-        # Data unacknowledged by the peer this long (ms) kills the connection,
-        # even while keepalive is not probing (the socket has data in flight).
+        # Data unacknowledged by the peer this long (ms) kills the connection;
+        # so does this long without a word from the peer while keepalive probes.
         socket.TCP_USER_TIMEOUT: config.tcp_user_timeout_ms,
     }
 
@@ -229,10 +229,10 @@ def publisher_socket_settings(config: FleetConfig) -> dict[int, int]:
     whether or not a publish is in flight."""
     return {
         # Probe after a second of silence, every second: a publish the proxy has acknowledged, waiting for its
-        # confirm, leaves nothing in flight for TCP_USER_TIMEOUT to time; the probes are.
+        # confirm, leaves nothing in flight for TCP_USER_TIMEOUT to time; the probes are. (No TCP_KEEPCNT: with
+        # TCP_USER_TIMEOUT set, Linux gives up once the peer was silent that long, however many probes went.)
         socket.TCP_KEEPIDLE: 1,
         socket.TCP_KEEPINTVL: 1,
-        socket.TCP_KEEPCNT: max(1, config.publish_tcp_user_timeout_ms // 1000),
         socket.TCP_USER_TIMEOUT: config.publish_tcp_user_timeout_ms,
     }
 

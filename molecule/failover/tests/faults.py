@@ -120,9 +120,7 @@ PUBLISH_BOUND_S = PUBLISHER_DETECTION_S + SCHEDULING_SLACK_S
 # The longest stall in task completions for a silent proxy: whichever of the
 # workers and the publisher comes back last, then a task's round trip.
 SILENT_PROXY_STALL_BOUND_S = (
-    max(SILENT_PROXY_DETECTION_S + RECONNECT_BOUND_S, PUBLISHER_DETECTION_S + RECONNECT_BOUND_S)
-    + SCHEDULING_SLACK_S
-    + CONSUME_AFTER_TEARDOWN_S
+    max(SILENT_PROXY_DETECTION_S + RECONNECT_BOUND_S, PUBLISH_BOUND_S) + SCHEDULING_SLACK_S + CONSUME_AFTER_TEARDOWN_S
 )
 
 

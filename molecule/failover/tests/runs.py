@@ -11,7 +11,7 @@ from collections import Counter
 
 import testinfra.host
 from failover_results import Flow, Publishing, TaskFlow
-from faults import COMPLETED_LOG, PUBLISH_BOUND_S, WORKERS
+from faults import COMPLETED_LOG, WORKERS
 from fleetlib.accounting import Account, completions, longest_stall
 from fleetlib.hosts import get
 from fleetlib.publishing import Publisher
@@ -62,12 +62,9 @@ class FaultRun:
         )
 
 
-def check_task_flow(
-    name: str, result: Flow, stall_bound_s: float, bound_words: str, publish_bound_s: float = PUBLISH_BOUND_S
-) -> None:
+def check_task_flow(name: str, result: Flow, stall_bound_s: float, bound_words: str, publish_bound_s: float) -> None:
     """No gap between task completions longer than the bound (`bound_words` says how it is made up); none lost;
-    no single publish longer than its bound (by default, a proxy gone under it: the publisher's own socket
-    notices)."""
+    no single publish longer than its bound."""
     stall = f"{name}: no task completed for {result['longest_stall_s']} s (bound {bound_words}): {result}"
     assert result["longest_stall_s"] <= stall_bound_s, stall
     assert result["tasks_lost"] == 0, f"{name}: tasks lost: {result}"

@@ -34,8 +34,8 @@ def proxy_endpoints(host: testinfra.host.Host) -> list[str]:
 
 
 def fleet_publisher(host: testinfra.host.Host, queue: str) -> Celery:
-    """A producer on the control node, configured like the workers: through both proxies, over TLS with a
-    certificate from the fleet's CA."""
+    """A producer on the control node, configured as the reference app's publishers are: through both proxies,
+    over TLS with a certificate from the fleet's CA."""
     return fleet_client(proxy_endpoints(host), PASSWORD, VHOST, queue, fleet_client_tls())
 
 

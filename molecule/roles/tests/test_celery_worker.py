@@ -251,13 +251,15 @@ def test_a_restart_lets_a_running_task_finish_and_run_once(host: testinfra.host.
     with client(host) as app:
         app.send_task("celery_fleet_app.tasks.work", args=[token, WORK_S])
     assert wait_for(lambda: len(runs(workers, STARTED_LOG, token)) == 1, timeout=60), "the task never started"
+    stopping = time.time()
     with ThreadPoolExecutor(len(workers)) as pool:
         list(pool.map(lambda worker: root(worker, "supervisorctl restart 'celery-default:*'"), workers))
     restarted = time.time()
     assert wait_for(lambda: queue_drained(host), timeout=60)
     starts, ends = runs(workers, STARTED_LOG, token), runs(workers, COMPLETED_LOG, token)
     assert (len(starts), len(ends)) == (1, 1), f"started at {starts}, completed at {ends}"
-    assert ends[0] <= restarted, f"completed at {ends[0]}, after the restarts ended at {restarted}"
+    # Still running when the stop came (else this proves nothing), and done before the restarts were.
+    assert stopping < ends[0] <= restarted, f"stop at {stopping}, completed at {ends[0]}, restarted at {restarted}"
 
 
 def runs(workers: list[testinfra.host.Host], log_path: str, token: str) -> list[float]:

@@ -32,7 +32,7 @@ HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 # One broker of the cluster site.yml deploys (the Debian 12 one is the converge's own), and the proxies and
 # workers of both Debian releases: the runs below are --limit'ed to them, and to the control node, where the
 # inventory check runs (every role, every phase; the second converge, test_idempotence.py, covers every host).
-TIERS = ("rmq-trixie-1", "haproxy-trixie", "haproxy-bookworm", "worker-trixie", "worker-bookworm")
+TIERS = (CLUSTERS["rabbitmq"][0], *PROXIES, *WORKERS)
 EVERY_HOST = [*(node for nodes in CLUSTERS.values() for node in nodes), *PROXIES, *WORKERS]
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -55,18 +55,17 @@ def test_check_mode_reports_exactly_one_changed_value_and_changes_nothing(
     host: testinfra.host.Host, site: Runner
 ) -> None:
     """`--check --diff` on the converged stack with one value changed: exactly that line's diff and the reload
-    it would bring, on each proxy, and no other task reporting a change on any host (so check mode without
+    it would bring, on each proxy, and no other task reporting a change on any host of the run (so check mode without
     the change would report none: a separate run would repeat this one), while the file stays as it was."""
     before = {name: root(get(host, name), f"sha256sum {HAPROXY_CFG}") for name in PROXIES}
     result = site("--check", "--diff", "--extra-vars", "haproxy_timeout_client=31")
-    assert_ran_everywhere(result, TIERS)
-    proxies = [name for name in PROXIES if name in TIERS]
-    assert diff_lines(result.stdout) == ["-    timeout client 30s", "+    timeout client 31s"] * len(proxies), (
+    assert set(assert_ran_everywhere(result, TIERS)) == {*TIERS, "localhost"}, "the run went beyond --limit"
+    assert diff_lines(result.stdout) == ["-    timeout client 30s", "+    timeout client 31s"] * len(PROXIES), (
         result.stdout
     )
     expected = {
         (task, name)
-        for name in proxies
+        for name in PROXIES
         for task in [
             "celery_fleet.fleet.haproxy : Install haproxy.cfg (checked with haproxy -c first)",
             "celery_fleet.fleet.haproxy : Reload HAProxy",
@@ -85,7 +84,7 @@ def test_a_tag_runs_only_its_phase(site: Runner) -> None:
     assert [name for name, tag in tags if not {"configure", "always"} & set(tag.split(", "))] == []
 
     result = site("--tags", "configure")
-    assert_nothing_changed(result, TIERS)
+    assert set(assert_nothing_changed(result, TIERS)) == {*TIERS, "localhost"}, "the run went beyond --limit"
     ran = tasks_run(result.stdout)
     assert {
         "celery_fleet.fleet.rabbitmq : Install rabbitmq.conf, advanced.config and enabled_plugins",
