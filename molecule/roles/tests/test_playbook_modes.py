@@ -59,7 +59,7 @@ def test_check_mode_reports_exactly_one_changed_value_and_changes_nothing(
     the change would report none: a separate run would repeat this one), while the file stays as it was."""
     before = {name: root(get(host, name), f"sha256sum {HAPROXY_CFG}") for name in PROXIES}
     result = site("--check", "--diff", "--extra-vars", "haproxy_timeout_client=31")
-    assert set(assert_ran_everywhere(result, TIERS)) == {*TIERS, "localhost"}, "the run went beyond --limit"
+    assert set(assert_ran_everywhere(result, TIERS)) <= {*TIERS, "localhost"}, "the run went beyond --limit"
     assert diff_lines(result.stdout) == ["-    timeout client 30s", "+    timeout client 31s"] * len(PROXIES), (
         result.stdout
     )
@@ -84,7 +84,8 @@ def test_a_tag_runs_only_its_phase(site: Runner) -> None:
     assert [name for name, tag in tags if not {"configure", "always"} & set(tag.split(", "))] == []
 
     result = site("--tags", "configure")
-    assert set(assert_nothing_changed(result, TIERS)) == {*TIERS, "localhost"}, "the run went beyond --limit"
+    # No task of the inventory check carries the tag: localhost may not show in the recap.
+    assert set(assert_nothing_changed(result, TIERS)) <= {*TIERS, "localhost"}, "the run went beyond --limit"
     ran = tasks_run(result.stdout)
     assert {
         "celery_fleet.fleet.rabbitmq : Install rabbitmq.conf, advanced.config and enabled_plugins",
