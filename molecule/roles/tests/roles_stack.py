@@ -9,3 +9,4 @@ CLUSTERS = {
 }
 PROXIES = ["haproxy-trixie", "haproxy-bookworm"]
 WORKERS = ["worker-trixie", "worker-bookworm"]
+EVERY_HOST = [*(node for nodes in CLUSTERS.values() for node in nodes), *PROXIES, *WORKERS]

@@ -11,6 +11,7 @@ import pytest
 import testinfra.host
 from celery import Celery
 from celery_fleet_app.config import FleetConfig, broker_url, celery_settings
+from fleetlib.accounting import completions
 from fleetlib.brokers import rabbitmqctl_json
 from fleetlib.hosts import container_address, get, root
 from fleetlib.project import role_defaults, scenario_group_vars
@@ -262,13 +263,6 @@ def test_a_restart_lets_a_running_task_finish_and_run_once(host: testinfra.host.
     assert stopping < ends[0] <= restarted, f"stop at {stopping}, completed at {ends[0]}, restarted at {restarted}"
 
 
-def runs(workers: list[testinfra.host.Host], log_path: str, token: str) -> list[float]:
-    """When the workers logged this token in the log (`work`'s starts, or completions): the line's third field."""
-    times = []
-    for worker in workers:
-        log = worker.file(log_path)
-        if log.exists:
-            times += [
-                float(line.split()[2]) for line in log.content_string.splitlines() if line.startswith(f"{token} ")
-            ]
-    return times
+def runs(workers: list[testinfra.host.Host], log: str, token: str) -> list[float]:
+    """When the workers logged this token (`work`'s starts, or completions): one time per run."""
+    return [when for worker in workers for _, when in completions(worker, log, token)]

@@ -23,7 +23,7 @@ from fleetlib.hosts import get, root
 from fleetlib.inputs import fact_cache
 from fleetlib.playbook_output import assert_nothing_changed, assert_ran_everywhere, changed_tasks, diff_lines, tasks_run
 from fleetlib.playbooks import cached_facts_env, run_playbook
-from roles_stack import CLUSTERS, PROXIES, WORKERS
+from roles_stack import CLUSTERS, EVERY_HOST, PROXIES, WORKERS
 
 testinfra_hosts = ["ansible://haproxy-trixie"]
 
@@ -33,7 +33,6 @@ HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 # workers of both Debian releases: the runs below are --limit'ed to them, and to the control node, where the
 # inventory check runs (every role, every phase; the second converge, test_idempotence.py, covers every host).
 TIERS = (CLUSTERS["rabbitmq"][0], *PROXIES, *WORKERS)
-EVERY_HOST = [*(node for nodes in CLUSTERS.values() for node in nodes), *PROXIES, *WORKERS]
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
