@@ -28,3 +28,12 @@ def test_each_mistake_is_named() -> None:
         "port 5671: 'what' must say on one line what listens there",
         "port 5671 is listed twice: give it one entry with every source.",
     ]
+
+
+def test_vrrp_is_admitted_by_protocol_not_port() -> None:
+    vrrp = {"protocol": "vrrp", "sources": ["10.0.0.22"], "what": "VRRP from the other proxies"}
+    assert firewall_port_problems([*GOOD, vrrp], "haproxy") == []
+    assert firewall_port_problems([{**vrrp, "protocol": "gre"}, vrrp, vrrp], "haproxy") == [
+        "protocol 'gre' is not one of vrrp (leave it out for a TCP port)",
+        "protocol vrrp is listed twice: give it one entry with every source.",
+    ]

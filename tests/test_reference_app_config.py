@@ -29,8 +29,8 @@ INVENTORY_STYLE = {
     "max_memory_per_child_kib": 150000,
     "task_time_limit": 300,
     "task_soft_time_limit": 240,
-    "keepalive_idle": 10,
-    "keepalive_interval": 5,
+    "keepalive_idle": 1,
+    "keepalive_interval": 1,
     "keepalive_count": 3,
     "tcp_user_timeout_ms": 30000,
     "completed_log": "/var/lib/celery-fleet/completed.log",
@@ -96,8 +96,8 @@ def test_broker_url_needs_an_endpoint() -> None:
 def test_socket_options_are_keyed_by_socket_constants(config: FleetConfig) -> None:
     options = socket_settings(config)
     assert options == {
-        socket.TCP_KEEPIDLE: 10,
-        socket.TCP_KEEPINTVL: 5,
+        socket.TCP_KEEPIDLE: 1,
+        socket.TCP_KEEPINTVL: 1,
         socket.TCP_KEEPCNT: 3,
         socket.TCP_USER_TIMEOUT: 30000,
     }

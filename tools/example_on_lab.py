@@ -5,8 +5,9 @@
 The example's hosts.yml, group_vars and vault are used unchanged, with the
 documented vault key in a password file. The only additions are what a user's
 SSH set-up would hold (each example host's address, a lab container's, and
-the lab's key) and the two variables that let the roles accept the example's
-published secrets on these throw-away stand-ins. Brings the lab up with four workers, runs site.yml twice (the
+the lab's key), the proxies' virtual address on the lab's network, and the
+two variables that let the roles accept the example's published secrets on
+these throw-away stand-ins. Brings the lab up with four workers, runs site.yml twice (the
 second must report changed=0), sends one task through the example's proxies,
 removes the lab and writes .cache/example-on-lab/result.json.
 """
@@ -52,7 +53,10 @@ def stand_ins() -> dict[str, object]:
     }
     # The example's vault key is documented, so its secrets are refused anywhere but a lab.
     published = {"rabbitmq_allow_published_secrets": True, "celery_worker_allow_published_secrets": True}
-    hosts = {name: {"ansible_host": address} for name, address in addresses().items()}
+    # The example's virtual address is a placeholder of its own network: the stand-ins share one of the lab's
+    # (host variables, which outrank the example's group_vars).
+    hosts = {name: {"ansible_host": address, "haproxy_virtual_address": "10.213.1.20"}
+             for name, address in addresses().items()}  # fmt: skip
     return {"all": {"vars": ssh | published, "hosts": hosts}}
 
 

@@ -32,6 +32,10 @@ SPLITS = PROJECT_DIR / "docs" / "network-splits.md"
 PARTITION_BEGIN, PARTITION_END = "<!-- partition-timeline:begin -->", "<!-- partition-timeline:end -->"
 MAINTENANCE = PROJECT_DIR / "docs" / "maintenance.md"
 MAINTENANCE_BEGIN, MAINTENANCE_END = "<!-- maintenance-results:begin -->", "<!-- maintenance-results:end -->"
+# The proxy faults measured before the proxies shared a virtual address: the failover list's cost, kept as it was.
+FAILOVER_LIST = REFERENCE.parent / "failover-list.json"
+PROXIES_DOC = PROJECT_DIR / "docs" / "proxies.md"
+FAILOVER_LIST_BEGIN, FAILOVER_LIST_END = "<!-- failover-list-results:begin -->", "<!-- failover-list-results:end -->"
 
 
 # The records a run writes, one type each: the tests build them, the table below reads them, and
@@ -93,12 +97,18 @@ class ProxyCase(Flow):
 
     fault: str
     on: str
+    # The proxies holding the virtual address under the fault (both during a split brain).
+    address_held_by: list[str]
     time_to_detection_s: dict[str, float]
     time_to_consuming_s: dict[str, float]
     time_to_reconnect_s: dict[str, float]
+    # The proxy each worker's session went through under the fault.
     reconnected_through: dict[str, str]
     detection_bound_s: float | None
     stall_bound_s: float
+    # The longest time without a completion once the fault healed (the address staying where it moved).
+    stall_after_heal_s: float
+    after_heal_bound_s: float
 
 
 class MaintenanceNode(TypedDict):
@@ -258,20 +268,64 @@ def proxy_table(data: Results) -> list[str]:
     if not cases:
         return []
     rows = [
-        "| proxy fault (held) | noticed (bound) | reconnected | moved to | consuming again "
-        "| longest stall (bound) | longest publish | published / completed / lost / duplicated |",
-        "|---|---|---|---|---|---|---|---|",
+        "| proxy fault (held) | on | address on | noticed (bound) | reconnected | consuming again "
+        "| longest stall (bound) | after the heal (bound) | longest publish "
+        "| published / completed / lost / duplicated |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases.values():
         hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
         noticed = f"{_slowest(hit)} ({case['detection_bound_s']})" if hit else "no worker"
         consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
         reconnected = _slowest({w: case["time_to_reconnect_s"][w] for w in hit}) if hit else "-"
-        moved = ", ".join(sorted({case["reconnected_through"][w] for w in hit})) or "-"
+        held = ", ".join(case["address_held_by"]) or "nobody"
         rows.append(
-            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {reconnected} | {moved} | {consuming} "
-            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) | {case['longest_publish_s']} "
+            f"| {case['fault']} ({case['fault_held_s']} s) | {case['on']} | {held} | {noticed} | {reconnected} "
+            f"| {consuming} | {case['longest_stall_s']} ({case['stall_bound_s']}) "
+            f"| {case['stall_after_heal_s']} ({case['after_heal_bound_s']}) | {case['longest_publish_s']} "
             f"| {_task_counts(case)} |"
+        )
+    return rows
+
+
+# What each fault is, for the table of every single fault: the tier it hits, and how.
+SINGLE_FAULTS = {
+    "blackhole": ("network", "a broker's packets all dropped"),
+    "one-way-loss": ("network", "a broker's outgoing packets dropped"),
+    "partition": ("network", "a broker cut off from its peers"),
+    "freeze": ("broker", "RabbitMQ stopped (SIGSTOP)"),
+    "crash": ("broker", "RabbitMQ killed"),
+    "proxy-crash": ("proxy", "HAProxy killed on the address holder"),
+    "haproxy-stopped": ("proxy", "HAProxy stopped, the host up"),
+    "proxy-vanishes": ("network", "the address holder's packets all dropped"),
+    "keepalived-killed": ("proxy", "keepalived killed on the address holder"),
+    "split-brain": ("network", "VRRP lost between the proxies"),
+    "worker-cut-from-proxy": ("network", "one worker's packets to the address dropped"),
+    "reload": ("proxy", "a configuration change, reloaded"),
+    "maintenance": ("proxy", "the holder drained by the playbook"),
+}
+
+
+def single_fault_table(data: Results) -> list[str]:
+    """Every single fault of the reference run in one table: the slowest hit worker consuming again, the fleet's
+    longest stall in task completions, the longest single publish, and tasks lost (seconds from the fault)."""
+    rows = [
+        "| single fault | tier | what | consuming again | longest stall | longest publish | lost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    cases: list[tuple[str, Flow, str]] = [
+        (f"{case['fault']} (leader {case['leader'].replace(' broker', '')})", case,
+         f"{_slowest(case['time_to_consuming_s'])}") for case in data.get("cases", {}).values()
+    ]  # fmt: skip
+    for case in data.get("proxy_cases", {}).values():
+        hit = [w for w, t in case["time_to_detection_s"].items() if t != float("inf")]
+        cases.append((case["fault"], case, f"{_slowest({w: case['time_to_consuming_s'][w] for w in hit})}" if hit
+                      else "no worker noticed"))  # fmt: skip
+    for name, case, consuming in cases:
+        tier, what = SINGLE_FAULTS.get(case["fault"], ("?", "?"))
+        rows.append(
+            f"| {name} | {tier} | {what} | {consuming} | {case['longest_stall_s']} | {case['longest_publish_s']} "
+            f"| {case['tasks_lost']} of {case['tasks_published']} |"
         )
     return rows
 
@@ -319,9 +373,14 @@ def headline_block(data: Results) -> str:
     if proxies:
         worst = max(proxies, key=lambda case: case["longest_stall_s"])
         lines.append(
-            f"- Proxy faults ({len(proxies)} cases): the longest stall in task completions "
-            f"{worst['longest_stall_s']} s ({worst['fault']})."
+            f"- Proxy faults ({len(proxies)} cases, the proxies sharing a virtual address): the longest stall in "
+            f"task completions {worst['longest_stall_s']} s ({worst['fault']})."
         )
+    every = max([*cases, *proxies], key=lambda case: case["longest_stall_s"])
+    lines.append(
+        f"- Every single fault ({len(data['cases']) + len(proxies)} cases, [one table](docs/measurements.md#failover)):"
+        f" the longest stall in task completions {every['longest_stall_s']} s ({every['fault']})."
+    )
     slowest = max([*cases, *proxies], key=lambda case: case["longest_publish_s"])
     lines.append(
         f"- The longest single publish, across every fault case: {slowest['longest_publish_s']} s ({slowest['fault']})."
@@ -382,14 +441,35 @@ def measurements_block(data: Results) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
     return "\n".join(
-        [BEGIN, *table(data), "", *incident_lines(data), "", *proxies, *([""] if proxies else []),
-         f"Versions: {versions}.", END]
+        [BEGIN, "Every single fault:", "", *single_fault_table(data), "", "The broker faults in detail:", "",
+         *table(data), "", *incident_lines(data), "", *(["The proxy faults in detail:", ""] if proxies else []),
+         *proxies, *([""] if proxies else []), f"Versions: {versions}.", END]
     )  # fmt: skip
 
 
+def failover_list_block(old: dict[str, Any]) -> str:
+    """docs/proxies.md's table of the proxy faults with the failover list alone (no virtual address)."""
+    lines = [
+        "| proxy fault (held) | noticed | consuming again | longest stall | longest publish | lost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for case in old["proxy_cases"].values():
+        hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
+        noticed = _slowest(hit) if hit else "no worker"
+        consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
+        lines.append(
+            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {consuming} | {case['longest_stall_s']} "
+            f"| {case['longest_publish_s']} | {case['tasks_lost']} of {case['tasks_published']} |"
+        )
+    return "\n".join([FAILOVER_LIST_BEGIN, *lines, FAILOVER_LIST_END])
+
+
 def generated(data: Results) -> list[tuple[Path, str, str, str]]:
-    """Every block quoted from `data`: the file, its begin and end markers, the block."""
+    """Every block quoted from `data` (and the failover list's run): the file, its begin and end markers, the
+    block."""
+    failover_list = json.loads(FAILOVER_LIST.read_text())
     return [
+        (PROXIES_DOC, FAILOVER_LIST_BEGIN, FAILOVER_LIST_END, failover_list_block(failover_list)),
         (DOC, BEGIN, END, measurements_block(data)),
         (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(data)),
         (SPLITS, PARTITION_BEGIN, PARTITION_END, partition_block(data)),

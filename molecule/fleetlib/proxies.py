@@ -157,3 +157,34 @@ def stop_state_sampler(host: testinfra.host.Host, backend: str = "rabbitmq") -> 
         statuses = server_statuses(show_stat_rows(rows, backend))
         samples.append((float(when), {name: status.split()[0] for name, status in statuses.items()}))
     return samples
+
+
+def holds(proxy: testinfra.host.Host, address: str) -> bool:
+    """Whether the proxy holds the virtual address now (keepalived has added it to an interface)."""
+    with proxy.sudo():
+        return bool(proxy.check_output(f"ip -o -4 address show to {address}/32").strip())
+
+
+def address_holders(proxies: Iterable[testinfra.host.Host], address: str) -> list[str]:
+    """The proxies (by name) that hold the virtual address: one, unless it is moving or split."""
+    return [proxy.backend.get_hostname() for proxy in proxies if holds(proxy, address)]
+
+
+def _established(host: testinfra.host.Host, port: int, local: bool) -> list[tuple[str, str]]:
+    """(local, peer) address:port pairs of the host's established TCP connections with `port` on its own side
+    (`local`) or on the peer's."""
+    side = "sport" if local else "dport"
+    with host.sudo():
+        lines = host.check_output(f"ss -Htn state established '( {side} = :{port} )'").splitlines()
+    return [(line.split()[-2], line.split()[-1]) for line in lines]
+
+
+def sessions_from(proxy: testinfra.host.Host, address: str, port: int) -> set[str]:
+    """The clients' ends (ip:port) of the established sessions to address:port on this proxy. A proxy that gave
+    the address up may still list sessions its clients have long left: match them against the clients' own."""
+    return {peer for local, peer in _established(proxy, port, local=True) if local == f"{address}:{port}"}
+
+
+def connections_to(client: testinfra.host.Host, address: str, port: int) -> set[str]:
+    """The client's own ends (ip:port) of its established connections to address:port."""
+    return {local for local, peer in _established(client, port, local=False) if peer == f"{address}:{port}"}

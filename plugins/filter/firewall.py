@@ -25,15 +25,26 @@ def _source_problem(source: object) -> str | None:
     return None
 
 
+# IP protocols a tier may admit whole (no port), by nft's name: VRRP between the proxies that share an address.
+PROTOCOLS = ("vrrp",)
+
+
+def _key(item: Mapping[str, Any]) -> str:
+    """What an entry admits: a TCP port, or an IP protocol by name."""
+    return f"protocol {item['protocol']}" if item.get("protocol") is not None else f"port {item.get('port')}"
+
+
 def _port_problems(item: Mapping[str, Any]) -> list[str]:
     problems = []
-    port = item.get("port")
-    if isinstance(port, bool) or not str(port).isdigit() or not 1 <= int(str(port)) <= 65535:
+    port, protocol = item.get("port"), item.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        problems.append(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)} (leave it out for a TCP port)")
+    elif protocol is None and (isinstance(port, bool) or not str(port).isdigit() or not 1 <= int(str(port)) <= 65535):
         problems.append(f"port {port!r} is not a TCP port (1-65535)")
     problems += [p for p in (_source_problem(source) for source in item.get("sources", [])) if p]
     what = str(item.get("what", ""))
     if not what or "\n" in what:
-        problems.append(f"port {port}: 'what' must say on one line what listens there")
+        problems.append(f"{_key(item)}: 'what' must say on one line what listens there")
     return problems
 
 
@@ -45,9 +56,9 @@ def firewall_port_problems(ports: Sequence[Mapping[str, Any]], name: str) -> lis
     seen: set[str] = set()
     for item in ports:
         problems += _port_problems(item)
-        if str(item.get("port")) in seen:
-            problems.append(f"port {item.get('port')} is listed twice: give it one entry with every source.")
-        seen.add(str(item.get("port")))
+        if _key(item) in seen:
+            problems.append(f"{_key(item)} is listed twice: give it one entry with every source.")
+        seen.add(_key(item))
     return problems
 
 

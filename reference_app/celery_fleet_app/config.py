@@ -48,8 +48,8 @@ class FleetConfig:
     max_memory_per_child_kib: int = 200_000
     task_time_limit: int = 300
     task_soft_time_limit: int = 240
-    keepalive_idle: int = 10
-    keepalive_interval: int = 5
+    keepalive_idle: int = 1
+    keepalive_interval: int = 1
     keepalive_count: int = 3
     tcp_user_timeout_ms: int = 30_000
     connect_timeout: int = 3
@@ -120,7 +120,8 @@ def connection_settings(config: FleetConfig) -> dict[str, object]:
 def socket_settings(config: FleetConfig) -> dict[int, int]:
     """TCP options for the broker socket, keyed by the socket module's constants (as py-amqp expects)."""
     return {
-        # Probe an idle connection after this many seconds...
+        # Probe an idle connection after this many seconds (a probe that meets the new holder of a moved
+        # virtual address gets a RST: the worker notices at once)...
         socket.TCP_KEEPIDLE: config.keepalive_idle,
         # ...every this many seconds...
         socket.TCP_KEEPINTVL: config.keepalive_interval,

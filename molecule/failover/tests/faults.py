@@ -80,85 +80,141 @@ CASES = [
 
 
 # --- The proxy tier -----------------------------------------------------------
-# A proxy that vanishes (or a worker whose packets to it are lost) sends no
-# RST: only the worker's own AMQP heartbeat and socket settings can notice.
+# The proxies share a virtual address (keepalived); the workers and the
+# publisher connect to it alone. Each fault hits the proxy that holds it.
+VIRTUAL_ADDRESS = GROUP_VARS["all"]["haproxy_virtual_address"]
+HOLDER, PEER = "the holder", "its peer"
 HEARTBEAT_S = WORKER["celery_worker_broker_heartbeat"]
 CONNECT_TIMEOUT_S = WORKER["celery_worker_broker_connect_timeout"]
-# py-amqp checks every heartbeat / 2 (Celery's rate 2) whether anything
-# arrived, and gives up once nothing did for 2 heartbeats; it notes "something
-# arrived" only at a check. Worst case: one check to note the last frame, two
-# heartbeats, one more check: 2 x 10 + 2 x 5 = 30 s. The other paths end no
-# later: when only the worker's own packets are lost it still receives, but
-# RabbitMQ misses its heartbeats (2 heartbeats, checked every heartbeat) and
-# HAProxy's `timeout client` (30 s) closes the session, and TCP_USER_TIMEOUT
-# (celery_worker_tcp_user_timeout, 30 s) ends a connection whose sent data
-# stays unacknowledged.
+ADVERT_INT_S = HAPROXY["haproxy_vrrp_advert_int"]
+# A peer takes the address over once it missed three advertisements, plus its
+# skew time (below one advertisement), and announces it (gratuitous ARP).
+TAKEOVER_S = 3 * ADVERT_INT_S + ADVERT_INT_S
+# keepalived's check of HAProxy (roles/haproxy/vars/main.yml): every second,
+# two failures in a row give the address up (priority 0: the peer takes it at once).
+CHECK_GIVES_UP_S = 2 * 1 + ADVERT_INT_S
+# Once the address moved, a worker's next segment reaches the new holder,
+# whose kernel has no such connection and answers with a RST. An idle
+# connection sends a keepalive probe every second
+# (celery_worker_socket_keepalive_interval); one with unacknowledged data
+# retransmits, each time after twice the wait before (from 0.2 s), so its
+# next retransmission after the move comes within the move's time again.
+MOVE_NOTICED_S = TAKEOVER_S + max(TAKEOVER_S, WORKER["celery_worker_socket_keepalive_interval"])
+# A worker noticing through a RST or a FIN reconnects to the address, now
+# served: one TLS handshake, no connect timeout spent (or, refused while the
+# address has not moved yet, Celery's next try 2 s later).
+ADDRESS_RECONNECT_S = CONNECT_TIMEOUT_S + SCHEDULING_SLACK_S
+# What the issue's goal holds every single proxy fault to: the longest stall
+# in task completions, and (the address staying where it moved) the longest
+# once the fault healed.
+STALL_GOAL_S = 10.0
+SECOND_STALL_BOUND_S = 2.0
+
+# A worker cut off from the address (its packets to it lost) has only its own
+# AMQP heartbeat and socket settings: py-amqp checks every heartbeat / 2
+# (Celery's rate 2) whether anything arrived, and gives up once nothing did
+# for 2 heartbeats; it notes "something arrived" only at a check. Worst case:
+# one check to note the last frame, two heartbeats, one more check: 2 x 10 +
+# 2 x 5 = 30 s. The other paths end no later: RabbitMQ misses its heartbeats
+# and HAProxy's `timeout client` (30 s) closes the session, and
+# TCP_USER_TIMEOUT (celery_worker_tcp_user_timeout, 30 s) ends a connection
+# whose sent data stays unacknowledged.
 SILENT_PROXY_DETECTION_S = min(
     2 * HEARTBEAT_S + 2 * HEARTBEAT_S / 2,
     HAPROXY["haproxy_timeout_client"],
     HEARTBEAT_S + WORKER["celery_worker_tcp_user_timeout"] / 1000,
 )
-# Noticing, the worker reconnects: Celery tries the first proxy of its list
-# again, which costs one connect timeout while it is gone, then the next.
-# Over TLS, closing the dead connection costs up to one more first: py-amqp's
-# SSL transport keeps the handshake's timeout (the connect timeout) on its
-# socket, and unwrap() waits that long for the vanished peer's close_notify
-# (measured: 6.08 s from noticing to connected, 3.02 s in clear).
+# One failed reconnect (a connection left hanging: docs/failover.md, "A
+# reconnect that meets the DOWN"): a connect timeout, and over TLS one more
+# to close it: py-amqp's SSL transport keeps the handshake's timeout on its
+# socket, and unwrap() waits that long for the silent peer's close_notify.
 TLS_CLOSE_S = CONNECT_TIMEOUT_S if WORKER["celery_worker_broker_tls"] else 0
 RECONNECT_BOUND_S = CONNECT_TIMEOUT_S + TLS_CLOSE_S + SCHEDULING_SLACK_S
-# A publisher blocked on the vanished proxy (waiting for a confirm) has no
+# A publisher blocked on a vanished proxy (waiting for a confirm) has no
 # heartbeat running: its own short TCP_USER_TIMEOUT (publisher_settings) ends
-# its connection, and its next attempt goes to the next proxy, which is up
-# (no connect timeout spent; the socket already failed, so no TLS close wait).
-# Until then no new task exists to consume.
+# its connection at the latest; the RST from the new holder, sooner.
 PUBLISHER_DETECTION_S = PUBLISH_TCP_USER_TIMEOUT_MS / 1000
 # The longest single publish while every broker runs (proxy faults, planned
-# operations): a dead proxy under it is noticed as above, then it goes out
-# again through the next. (Under a broker fault, HAProxy's teardown of the
-# broker's sessions ends it: test_failover.py's publisher bound.)
+# operations). (Under a broker fault, HAProxy's teardown of the broker's
+# sessions ends it: test_failover.py's publisher bound.)
 PUBLISH_BOUND_S = PUBLISHER_DETECTION_S + SCHEDULING_SLACK_S
-# The longest stall in task completions for a silent proxy: whichever of the
-# workers and the publisher comes back last, then a task's round trip.
-SILENT_PROXY_STALL_BOUND_S = (
-    max(SILENT_PROXY_DETECTION_S + RECONNECT_BOUND_S, PUBLISH_BOUND_S) + SCHEDULING_SLACK_S + CONSUME_AFTER_TEARDOWN_S
-)
+# The longest stall in task completions once the address moved: whichever of
+# the workers and the publisher comes back last, then a task's round trip.
+MOVED_STALL_BOUND_S = MOVE_NOTICED_S + ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S
 
 
 @dataclass(frozen=True)
 class ProxyFault:
-    # Commands run as root on `on` (a proxy or a worker); with `playbook`, that
-    # playbook's extra arguments, run from the control node against `on`.
+    # Commands run as root on `on` (HOLDER: the proxy holding the address when
+    # the fault begins, or a worker); with `playbook`, that playbook's extra
+    # arguments, run from the control node against `on`.
     inject: str
     heal: str
-    on: str
+    on: str = HOLDER
     # The workers whose connection it ends; none may lose it when empty.
     hits: tuple[str, ...] = WORKERS
     # From the fault to each hit worker noticing (None: paced by an operator's playbook).
     detection_bound_s: float | None = None
     # The fleet's longest stall in task completions (and, from noticing, each hit worker's consuming again).
-    stall_bound_s: float = RECONNECT_BOUND_S + CONSUME_AFTER_TEARDOWN_S
+    stall_bound_s: float = ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S
     playbook: str = ""
-    # The proxy the hit workers must reconnect through ("": either).
-    moves_to: str = ""
+    # Where the address is once the fault began (PEER: it moved; "": it stays).
+    moves_to: str = PEER
+    # Whether the hit workers can reconnect before the heal (a worker cut off
+    # from the address cannot).
+    reconnects_under_fault: bool = True
+    # The longest stall once the fault healed: the address stays where it moved.
+    after_heal_bound_s: float = SECOND_STALL_BOUND_S
+    # Whether the holder gives the address up under the fault (keepalived's
+    # check fails once its HAProxy sees no broker), so it does not take it
+    # back when the fault heals.
+    holder_gives_up: bool = False
 
 
 PROXY_FAULTS = {
-    # HAProxy dies (systemd restarts it): its kernel resets every session.
-    "proxy-crash": ProxyFault(*PROXY_HOST_FAULTS["proxy-crash"], PROXIES[0],
-                              detection_bound_s=SCHEDULING_SLACK_S),
-    # The proxy host vanishes: the incident one tier up.
-    "proxy-vanishes": ProxyFault(*PROXY_HOST_FAULTS["proxy-vanishes"], PROXIES[0],
-                                 detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
-                                 stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
-    # One worker's packets to its proxy are lost; it still hears the proxy.
-    "worker-cut-from-proxy": ProxyFault(f"iptables -I OUTPUT -d {PROXIES[0]} -j DROP",
-                                        f"iptables -D OUTPUT -d {PROXIES[0]} -j DROP", WORKERS[0], hits=WORKERS[:1],
+    # HAProxy dies: its kernel resets every session; systemd restarts it, and
+    # the address stays unless the restart takes longer than the check allows.
+    "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true",
+                              detection_bound_s=SCHEDULING_SLACK_S,
+                              stall_bound_s=CHECK_GIVES_UP_S + ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S,
+                              moves_to=""),
+    # The proxies stop hearing each other (VRRP lost both ways), both healthy:
+    # both hold the address, the clients follow the peer's announcement. When
+    # it heals, the higher priority keeps it: a second move (docs/proxies.md).
+    # Second in this list, so it hits the first holder, the highest priority
+    # (the crash before leaves the address where it is), and the heal moves it.
+    "split-brain": ProxyFault("iptables -I INPUT -p vrrp -j DROP && iptables -I OUTPUT -p vrrp -j DROP",
+                              "iptables -D INPUT -p vrrp -j DROP && iptables -D OUTPUT -p vrrp -j DROP",
+                              detection_bound_s=MOVE_NOTICED_S + SCHEDULING_SLACK_S,
+                              stall_bound_s=MOVED_STALL_BOUND_S, after_heal_bound_s=STALL_GOAL_S),
+    # HAProxy is stopped and stays so while the host runs: the check gives the address up.
+    "haproxy-stopped": ProxyFault("systemctl stop haproxy", "systemctl start haproxy",
+                                  detection_bound_s=SCHEDULING_SLACK_S,
+                                  stall_bound_s=CHECK_GIVES_UP_S + ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S),
+    # The holder vanishes from the network: the incident one tier up. Its
+    # HAProxy, cut off from every broker, fails the check, so it does not
+    # take the address back when it returns.
+    "proxy-vanishes": ProxyFault(*PROXY_HOST_FAULTS["proxy-vanishes"],
+                                 detection_bound_s=MOVE_NOTICED_S + SCHEDULING_SLACK_S,
+                                 stall_bound_s=MOVED_STALL_BOUND_S, holder_gives_up=True),
+    # keepalived dies on the holder (systemd restarts it): the peer stops
+    # hearing it and takes the address; the restarted one comes back as backup.
+    "keepalived-killed": ProxyFault("systemctl kill --signal=SIGKILL keepalived", "true",
+                                    detection_bound_s=MOVE_NOTICED_S + SCHEDULING_SLACK_S,
+                                    stall_bound_s=MOVED_STALL_BOUND_S),
+    # One worker's packets to the address are lost; it still hears the proxy.
+    # Nothing moves: only its heartbeat notices, and it reconnects once the
+    # path heals. The rest of the fleet carries on.
+    "worker-cut-from-proxy": ProxyFault(f"iptables -I OUTPUT -d {VIRTUAL_ADDRESS} -j DROP",
+                                        f"iptables -D OUTPUT -d {VIRTUAL_ADDRESS} -j DROP", WORKERS[0],
+                                        hits=WORKERS[:1], moves_to="", reconnects_under_fault=False,
                                         detection_bound_s=SILENT_PROXY_DETECTION_S + SCHEDULING_SLACK_S,
-                                        stall_bound_s=SILENT_PROXY_STALL_BOUND_S, moves_to=PROXIES[1]),
+                                        stall_bound_s=STALL_GOAL_S),
     # A configuration change applied by the role's handler (a reload) under load.
-    "reload": ProxyFault("--extra-vars '{\"haproxy_maxconn\": 4097}'", "", PROXIES[0], hits=(),
+    "reload": ProxyFault("--extra-vars '{\"haproxy_maxconn\": 4097}'", "", hits=(), moves_to="",
                          playbook="playbooks/haproxy.yml"),
-    # An operator takes the proxy out of service (clients moved off it first), then back in.
+    # An operator takes the proxy out of service (the address handed over,
+    # clients moved off it), then back in.
     "maintenance": ProxyFault("--extra-vars haproxy_maintenance=drain", "--extra-vars haproxy_maintenance=resume",
-                              PROXIES[0], playbook="playbooks/haproxy-maintenance.yml", moves_to=PROXIES[1]),
+                              playbook="playbooks/haproxy-maintenance.yml"),
 }  # fmt: skip

@@ -8,10 +8,10 @@ from typing import Any
 
 import testinfra.host
 from celery import Celery
-from faults import BROKERS, PASSWORD, PROXIES, VHOST
+from faults import BROKERS, PASSWORD, PROXIES, VHOST, VIRTUAL_ADDRESS
 from fleetlib.brokers import cluster_problems, rabbitmqctl_json
-from fleetlib.hosts import container_address, get
-from fleetlib.proxies import haproxy_server_status
+from fleetlib.hosts import get
+from fleetlib.proxies import address_holders, haproxy_server_status
 from fleetlib.publishing import fleet_client
 from fleetlib.tls import fleet_client_tls
 from fleetlib.waits import problems_within
@@ -29,13 +29,13 @@ def proxies(host: testinfra.host.Host) -> list[testinfra.host.Host]:
 
 
 def proxy_endpoints(host: testinfra.host.Host) -> list[str]:
-    """Both proxies as a publisher on the control node reaches them (by address: it has no Docker DNS)."""
-    return [f"{container_address(proxy)}:5671" for proxy in proxies(host)]
+    """The proxies as the workers reach them: their shared address."""
+    return [f"{VIRTUAL_ADDRESS}:5671"]
 
 
 def fleet_publisher(host: testinfra.host.Host, queue: str) -> Celery:
-    """A producer on the control node, configured as the reference app's publishers are: through both proxies,
-    over TLS with a certificate from the fleet's CA."""
+    """A producer on the control node, configured as the reference app's publishers are: through the proxies'
+    shared address, over TLS with a certificate from the fleet's CA."""
     return fleet_client(proxy_endpoints(host), PASSWORD, VHOST, queue, fleet_client_tls())
 
 
@@ -87,13 +87,17 @@ def _asked(haproxy: testinfra.host.Host, checks: list[tuple[Check, str]]) -> lis
 
 def stack_problems(haproxy: testinfra.host.Host, every_host: bool = False) -> list[str]:
     """What keeps the stack from being whole: every broker running with no partition, every quorum queue with all
-    members online and a leader, HAProxy showing every broker UP. Empty when whole.
+    members online and a leader, HAProxy showing every broker UP, one proxy holding the virtual address. Empty
+    when whole.
 
     The proxies are asked first; while one shows a broker that is not UP, the brokers are not asked (unless
     `every_host`). This is polled before and after every fault, and each rabbitmqctl call starts an Erlang VM
     (about a CPU-second, on the cores the healing brokers need); a proxy's admin socket answers at once.
     """
     problems = _asked(haproxy, [(_proxy_problems, name) for name in PROXIES])
+    holders = address_holders(proxies(haproxy), VIRTUAL_ADDRESS)
+    if len(holders) != 1:
+        problems.append(f"the virtual address {VIRTUAL_ADDRESS} is held by {holders or 'no proxy'}")
     if problems and not every_host:
         return problems
     return problems + _asked(haproxy, [(_broker_problems, name) for name in BROKERS])

@@ -38,6 +38,7 @@ from faults import (
     RECONNECT_BOUND_S,
     TARGET,
     VHOST,
+    VIRTUAL_ADDRESS,
     WORKER,
     WORKER_LOG,
     WORKERS,
@@ -198,7 +199,9 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     # From either proxy: a worker whose first connect after the pin failed is on the second, which tears it down
     # just the same (once in a fresh clone, worker-1 was torn down and reconnected at 4.25 s with no packet from
     # fo-haproxy, which did reset its idle client).
-    from_proxies = " or ".join(f"src host {container_address(proxy)}" for proxy in proxies(host))
+    # (The workers reach them through the proxies' shared address: their teardown comes from there.)
+    sources = [VIRTUAL_ADDRESS, *(container_address(proxy) for proxy in proxies(host))]
+    from_proxies = " or ".join(f"src host {address}" for address in sources)
     for worker in run.workers.values():
         start_capture(worker, "teardown", f"tcp and ({from_proxies}) and tcp[tcpflags] & (tcp-rst|tcp-fin) != 0")
     run.publisher.start()

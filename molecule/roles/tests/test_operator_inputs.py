@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import testinfra.host
 import yaml
-from fleetlib.hosts import get
+from fleetlib.hosts import container_address, get
 from fleetlib.playbooks import assert_failed_before_any_change, run_ansible, run_playbook
 from fleetlib.project import PROJECT_DIR
 from fleetlib.vaults import leaked, vault_file
@@ -155,4 +155,19 @@ def test_a_pool_name_that_would_break_supervisors_file_is_refused(
     # (The name's line break is escaped in Ansible's JSON output; the rest of the message is not.)
     assert_failed_before_any_change(result, "is not a valid name (lower-case letters, digits, '_' and '-'")
     assert_failed_before_any_change(result, "celery_worker_pools[0].queues[1]: 'a,b' is not a valid name")
+    assert config_checksums(host) == before
+
+
+@pytest.mark.parametrize("case", ["not an address", "a proxy's own"])
+def test_a_virtual_address_that_would_take_the_wrong_address_is_refused(
+    host: testinfra.host.Host, scenario_inventory: Path, case: str
+) -> None:
+    """keepalived announces the virtual address on the segment: one that is not an address, or that a proxy
+    already has, is refused before keepalived is installed or any file changes."""
+    address = "10.0.0.300" if case == "not an address" else container_address(get(host, "haproxy-trixie"))
+    before = config_checksums(host)
+    extra = f"haproxy_virtual_address={address}"
+    result = run_playbook(PROJECT_DIR / "playbooks" / "haproxy.yml", scenario_inventory, "--extra-vars", extra)
+    expected = "is not an IPv4 address" if case == "not an address" else "is the own address of a proxy"
+    assert_failed_before_any_change(result, f"haproxy_virtual_address {address} {expected}")
     assert config_checksums(host) == before
