@@ -64,8 +64,28 @@ class Publishing(TypedDict):
     longest_publish_s: float
 
 
+class LongTasks(TypedDict):
+    """Tasks that take seconds (their own queue and pool) through the run: what the fault threw away, and whether
+    each worker's long pool was whole again (its consumer's prefetch, every process busy at once)."""
+
+    published: int
+    lost: int
+    # Runs that never completed (terminated, or their process died).
+    thrown_away: int
+    # Tasks completed more than once (an ack lost with the connection).
+    completed_twice: int
+    # The work done again: what the thrown-away runs had done, and each repeated completion.
+    seconds_repeated: float
+    # Per worker: whether every process of its long pool ran a task at once after it last reconnected.
+    pools_busy_again: dict[str, bool]
+    # Per queue: the prefetch of each consumer, as the brokers hold it after the run.
+    consumer_prefetch: dict[str, list[int]]
+
+
 class Flow(TaskFlow, Publishing):
-    """What every run under load records: the tasks' flow and the publisher's side."""
+    """What every run under load records: the tasks' flow, the publisher's side, and the long tasks."""
+
+    long_tasks: LongTasks
 
 
 class BrokerCase(Flow):
@@ -306,12 +326,22 @@ SINGLE_FAULTS = {
 }
 
 
+def _long_work(run: Any) -> str:
+    """A run's long tasks: thrown away / completed twice (seconds of work repeated), of those published."""
+    long = run.get("long_tasks")
+    if not long:
+        return "-"
+    return (f"{long['thrown_away']} / {long['completed_twice']} ({long['seconds_repeated']} s) "
+            f"of {long['published']}")  # fmt: skip
+
+
 def single_fault_table(data: Results) -> list[str]:
     """Every single fault of the reference run in one table: the slowest hit worker consuming again, the fleet's
     longest stall in task completions, the longest single publish, and tasks lost (seconds from the fault)."""
     rows = [
-        "| single fault | tier | what | consuming again | longest stall | longest publish | lost |",
-        "|---|---|---|---|---|---|---|",
+        "| single fault | tier | what | consuming again | longest stall | longest publish | lost "
+        "| long tasks thrown away / done twice (work repeated) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     cases: list[tuple[str, Flow, str]] = [
         (f"{case['fault']} (leader {case['leader'].replace(' broker', '')})", case,
@@ -325,7 +355,7 @@ def single_fault_table(data: Results) -> list[str]:
         tier, what = SINGLE_FAULTS.get(case["fault"], ("?", "?"))
         rows.append(
             f"| {name} | {tier} | {what} | {consuming} | {case['longest_stall_s']} | {case['longest_publish_s']} "
-            f"| {case['tasks_lost']} of {case['tasks_published']} |"
+            f"| {case['tasks_lost']} of {case['tasks_published']} | {_long_work(case)} |"
         )
     return rows
 
@@ -432,7 +462,8 @@ def maintenance_block(data: Results) -> str:
         "",
         f"The whole playbook: {run['fault_held_s']} s; longest stall {run['longest_stall_s']} s; tasks published / "
         f"completed / lost / duplicated: {_task_counts(run)}; publish retries {run['publish_retries']}, longest "
-        f"publish {run['longest_publish_s']} s.",
+        f"publish {run['longest_publish_s']} s; long tasks thrown away / completed twice (work repeated): "
+        f"{_long_work(run)}.",
     ]
     return "\n".join([MAINTENANCE_BEGIN, *lines, MAINTENANCE_END])
 

@@ -46,6 +46,8 @@ class Publisher:
     interval: float = 0.1
     # The task's arguments, when not the token itself (tokens are still kept for counting).
     task_args: list[object] | None = None
+    # Arguments after the token (when task_args is None), e.g. how long a `work` task works.
+    extra_args: list[object] = field(default_factory=list)
     # (token, when its publish began, how long it took), for those the broker accepted.
     published: list[tuple[str, float, float]] = field(default_factory=list)
     errors: int = 0
@@ -87,7 +89,7 @@ class Publisher:
         number = 0
         while not self._stop.is_set():
             token, started = f"{self.prefix}-{number:05d}", time.time()
-            arguments = [token] if self.task_args is None else self.task_args
+            arguments = [token, *self.extra_args] if self.task_args is None else self.task_args
             try:
                 # With confirms, counted as published only once the broker confirmed it.
                 self.app.send_task(self.task, args=arguments, connection=connection)

@@ -213,7 +213,12 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
         "worker_max_tasks_per_child": config.max_tasks_per_child,
         "worker_max_memory_per_child": config.max_memory_per_child_kib,
         # On connection loss, cancel tasks whose acks can no longer reach the
-        # broker (they will be redelivered) instead of running them twice.
+        # broker (they are redelivered and run again from the start). With
+        # False, Celery 5.6 leaves the consumer at a lowered prefetch for good
+        # on quorum queues (celery#9512; reproduced on the failover stack), and
+        # the redelivered copy runs while the first run goes on. Measured, both
+        # repeat as much work (docs/celery_worker.md, "Tasks in flight through
+        # a reconnect").
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # A hung task cannot hold a pool process (and its unacked message) forever.
         "task_time_limit": config.task_time_limit,

@@ -33,7 +33,23 @@ PROXIES = ("fo-haproxy", "fo-haproxy-2")
 IDLE_TIMEOUT_S = min(HAPROXY["haproxy_timeout_client"], HAPROXY["haproxy_timeout_server"])
 # A worker prefetches at most concurrency x prefetch multiplier (1) tasks;
 # those on the connection that died come back late, never lost.
-PREFETCH_BOUND = len(WORKERS) * sum(pool["concurrency"] * pool["numprocs"] for pool in POOLS)
+SHORT_POOLS = [pool for pool in POOLS if "celery" in pool["queues"]]
+PREFETCH_BOUND = len(WORKERS) * sum(pool["concurrency"] * pool["numprocs"] for pool in SHORT_POOLS)
+# Tasks that take seconds, on a queue and a pool of their own on each worker
+# (real fleets route long tasks apart): a fault cuts them mid-run.
+LONG_QUEUE = "long"
+[LONG_POOL] = [pool for pool in POOLS if LONG_QUEUE in pool["queues"]]
+LONG_TASK = "celery_fleet_app.tasks.work"
+LONG_TASK_S = 3.0
+# Each pool process runs one at a time (prefetch multiplier 1): the pools finish
+# 2 workers x 2 processes / 3 s = 1.33 a second. Published as fast, every
+# process stays busy while the fleet consumes.
+LONG_INTERVAL_S = LONG_TASK_S / (len(WORKERS) * LONG_POOL["concurrency"] * LONG_POOL["numprocs"])
+# What each worker's consumer of a queue should prefetch: concurrency x the
+# prefetch multiplier (1, celery_settings), as the brokers hold it.
+CONSUMER_PREFETCH = {pool["queues"][0]: [pool["concurrency"]] * len(WORKERS) * pool["numprocs"] for pool in POOLS}
+STARTED_LOG = f"{WORKER['celery_worker_home']}/started.log"
+LONG_LOG = f"{WORKER['celery_worker_log_dir']}/celery-{LONG_POOL['name']}-00.log"
 # Countdown tasks (Task.retry(countdown=...), apply_async(countdown=...))
 # published just before each fault: due after the workers consume again, they
 # wait in the broker's delay queues (native delayed delivery), not in a
@@ -101,9 +117,14 @@ CHECK_GIVES_UP_S = 2 * 1 + ADVERT_INT_S
 # next retransmission after the move comes within the move's time again.
 MOVE_NOTICED_S = TAKEOVER_S + max(TAKEOVER_S, WORKER["celery_worker_socket_keepalive_interval"])
 # A worker noticing through a RST or a FIN reconnects to the address, now
-# served: one TLS handshake, no connect timeout spent (or, refused while the
-# address has not moved yet, Celery's next try 2 s later).
+# served: one TLS handshake, no connect timeout spent.
 ADDRESS_RECONNECT_S = CONNECT_TIMEOUT_S + SCHEDULING_SLACK_S
+# A worker whose connection HAProxy's own end closed tries the address at
+# once, while the holder still has it: refused. With one endpoint, kombu
+# sleeps 2 s, then 4, then 6 between tries (interval_start 2, step 2); the
+# first try once the check gave the address up meets the new holder.
+RETRIES_AT_S = (0, 2, 6, 12)
+REFUSED_RECONNECT_S = next(at for at in RETRIES_AT_S if at >= CHECK_GIVES_UP_S) + CONNECT_TIMEOUT_S + SCHEDULING_SLACK_S
 # What the goal holds every single proxy fault to: the longest stall
 # in task completions, and (the address staying where it moved) the longest
 # once the fault healed.
@@ -161,36 +182,39 @@ class ProxyFault:
     # Where the address is once the fault began (PEER: it moved; "": it stays).
     moves_to: str = PEER
     # Whether the hit workers can reconnect before the heal (a worker cut off
-    # from the address cannot).
+    # from the address cannot), and from noticing to connected again.
     reconnects_under_fault: bool = True
+    reconnect_bound_s: float = ADDRESS_RECONNECT_S
     # The longest stall once the fault healed: the address stays where it moved.
     after_heal_bound_s: float = SECOND_STALL_BOUND_S
     # Whether the holder gives the address up under the fault (keepalived's
     # check fails once its HAProxy sees no broker), so it does not take it
     # back when the fault heals.
     holder_gives_up: bool = False
+    # A planned operation that ends no worker's connection throws no work away.
+    planned: bool = False
 
 
 PROXY_FAULTS = {
     # HAProxy dies: its kernel resets every session; systemd restarts it, and
     # the address stays unless the restart takes longer than the check allows.
     "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true",
-                              detection_bound_s=SCHEDULING_SLACK_S,
-                              stall_bound_s=CHECK_GIVES_UP_S + ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S,
-                              moves_to=""),
+                              detection_bound_s=SCHEDULING_SLACK_S, reconnect_bound_s=REFUSED_RECONNECT_S,
+                              stall_bound_s=REFUSED_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S, moves_to=""),
     # The proxies stop hearing each other (VRRP lost both ways), both healthy:
     # both hold the address, the clients follow the peer's announcement. When
     # it heals, the higher priority keeps it: a second move (docs/proxies.md).
-    # Second in this list, so it hits the first holder, the highest priority
-    # (the crash before leaves the address where it is), and the heal moves it.
+    # Second in this list, so it usually hits the first holder, the highest
+    # priority (the crash before leaves the address where it is), and the heal
+    # moves it back; on the other proxy the heal leaves it (both measured).
     "split-brain": ProxyFault("iptables -I INPUT -p vrrp -j DROP && iptables -I OUTPUT -p vrrp -j DROP",
                               "iptables -D INPUT -p vrrp -j DROP && iptables -D OUTPUT -p vrrp -j DROP",
                               detection_bound_s=MOVE_NOTICED_S + SCHEDULING_SLACK_S,
                               stall_bound_s=MOVED_STALL_BOUND_S, after_heal_bound_s=STALL_GOAL_S),
     # HAProxy is stopped and stays so while the host runs: the check gives the address up.
     "haproxy-stopped": ProxyFault("systemctl stop haproxy", "systemctl start haproxy",
-                                  detection_bound_s=SCHEDULING_SLACK_S,
-                                  stall_bound_s=CHECK_GIVES_UP_S + ADDRESS_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S),
+                                  detection_bound_s=SCHEDULING_SLACK_S, reconnect_bound_s=REFUSED_RECONNECT_S,
+                                  stall_bound_s=REFUSED_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S),
     # The holder vanishes from the network: the incident one tier up. Its
     # HAProxy, cut off from every broker, fails the check, so it does not
     # take the address back when it returns.
@@ -212,9 +236,12 @@ PROXY_FAULTS = {
                                         stall_bound_s=STALL_GOAL_S),
     # A configuration change applied by the role's handler (a reload) under load.
     "reload": ProxyFault("--extra-vars '{\"haproxy_maxconn\": 4097}'", "", hits=(), moves_to="",
-                         playbook="playbooks/haproxy.yml"),
+                         playbook="playbooks/haproxy.yml", planned=True),
     # An operator takes the proxy out of service (the address handed over,
-    # clients moved off it), then back in.
+    # clients moved off it), then back in. Moving the address resets every
+    # connection through it, so the long tasks in flight are terminated and
+    # run again (docs/proxies.md#maintenance): not yet a planned operation
+    # that throws nothing away.
     "maintenance": ProxyFault("--extra-vars haproxy_maintenance=drain", "--extra-vars haproxy_maintenance=resume",
                               playbook="playbooks/haproxy-maintenance.yml"),
 }  # fmt: skip

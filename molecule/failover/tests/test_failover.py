@@ -204,7 +204,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     from_proxies = " or ".join(f"src host {address}" for address in sources)
     for worker in run.workers.values():
         start_capture(worker, "teardown", f"tcp and ({from_proxies}) and tcp[tcpflags] & (tcp-rst|tcp-fin) != 0")
-    run.publisher.start()
+    run.start()
     control = anchor = None
     if case.incident_runs:
         control, anchor = incident_runs(host, target_ip)
@@ -242,7 +242,7 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     # Publishing goes on while the healed broker rejoins, by itself.
     missing = problems_after(host, HEAL_BOUND_S, interval=1)
     run.whole_at = time.time()
-    run.publisher.stop()
+    run.stop()
     result = account(run, idle_port, leader, not missing)
     failover_results.record("cases", case.name, result)
     if control_result and anchor_result:
@@ -297,6 +297,7 @@ def account(run: Run, idle_port: int, leader: str, whole: bool) -> BrokerCase:
         late_tasks=len(late),
         late_max_delay_s=max(late, default=0.0),
         **run.publishing(),
+        **run.long_tasks(),
         cluster_whole_after_heal_s=round(run.whole_at - run.healed_at, 1) if whole else None,
     )
 

@@ -71,7 +71,7 @@ def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
 ) -> None:
     await_whole(host, "before the restart")
     run = FaultRun(host, "rolling")
-    run.publisher.start()
+    run.start()
     try:
         assert wait_for(lambda: all(run.done(w) for w in WORKERS), timeout=60), "no task done before"
         run.fault_at = time.time()
@@ -80,7 +80,7 @@ def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr
         await_whole(host, "after the restart", HEAL_BOUND_S)
     finally:
-        run.publisher.stop()
+        run.stop()
     published = run.publisher.tokens()
     finished = run.finished(published)
     completed_at = [when for _, when in finished]
@@ -88,6 +88,7 @@ def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
         nodes=turns(host, run.fault_at, run.healed_at, completed_at),
         **run.task_flow(published, finished),
         **run.publishing(),
+        **run.long_tasks(),
     )
     failover_results.record("maintenance", "rolling-restart", record)
     assert [turn["node"] for turn in record["nodes"]] == list(BROKERS), record
