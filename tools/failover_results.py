@@ -282,6 +282,13 @@ def table(data: Results) -> list[str]:
     return rows
 
 
+def _slowest_hit(case: Any, times: str) -> float | None:
+    """The slowest of the workers a proxy fault hit (those that noticed it) in one of the case's per-worker times;
+    None when it hit none."""
+    hit = {w for w, t in case["time_to_detection_s"].items() if t != float("inf")}
+    return _slowest({w: t for w, t in case[times].items() if w in hit}) if hit else None
+
+
 def proxy_table(data: Results) -> list[str]:
     """The proxy faults: per case, the slowest hit worker's times (seconds from the fault)."""
     cases = data.get("proxy_cases", {})
@@ -294,14 +301,14 @@ def proxy_table(data: Results) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases.values():
-        hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
-        noticed = f"{_slowest(hit)} ({case['detection_bound_s']})" if hit else "no worker"
-        consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
-        reconnected = _slowest({w: case["time_to_reconnect_s"][w] for w in hit}) if hit else "-"
+        detected = _slowest_hit(case, "time_to_detection_s")
+        noticed = "no worker" if detected is None else f"{detected} ({case['detection_bound_s']})"
+        consuming, reconnected = (_slowest_hit(case, times) for times in ("time_to_consuming_s", "time_to_reconnect_s"))
         held = ", ".join(case["address_held_by"]) or "nobody"
         rows.append(
-            f"| {case['fault']} ({case['fault_held_s']} s) | {case['on']} | {held} | {noticed} | {reconnected} "
-            f"| {consuming} | {case['longest_stall_s']} ({case['stall_bound_s']}) "
+            f"| {case['fault']} ({case['fault_held_s']} s) | {case['on']} | {held} | {noticed} "
+            f"| {'-' if reconnected is None else reconnected} | {'-' if consuming is None else consuming} "
+            f"| {case['longest_stall_s']} ({case['stall_bound_s']}) "
             f"| {case['stall_after_heal_s']} ({case['after_heal_bound_s']}) | {case['longest_publish_s']} "
             f"| {_task_counts(case)} |"
         )
@@ -348,9 +355,8 @@ def single_fault_table(data: Results) -> list[str]:
          f"{_slowest(case['time_to_consuming_s'])}") for case in data.get("cases", {}).values()
     ]  # fmt: skip
     for case in data.get("proxy_cases", {}).values():
-        hit = [w for w, t in case["time_to_detection_s"].items() if t != float("inf")]
-        cases.append((case["fault"], case, f"{_slowest({w: case['time_to_consuming_s'][w] for w in hit})}" if hit
-                      else "no worker noticed"))  # fmt: skip
+        consuming = _slowest_hit(case, "time_to_consuming_s")
+        cases.append((case["fault"], case, "no worker noticed" if consuming is None else f"{consuming}"))
     for name, case, consuming in cases:
         tier, what = SINGLE_FAULTS.get(case["fault"], ("?", "?"))
         rows.append(
@@ -485,11 +491,11 @@ def failover_list_block(old: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for case in old["proxy_cases"].values():
-        hit = {w: t for w, t in case["time_to_detection_s"].items() if t != float("inf")}
-        noticed = _slowest(hit) if hit else "no worker"
-        consuming = _slowest({w: case["time_to_consuming_s"][w] for w in hit}) if hit else "-"
+        noticed = _slowest_hit(case, "time_to_detection_s")
+        consuming = _slowest_hit(case, "time_to_consuming_s")
         lines.append(
-            f"| {case['fault']} ({case['fault_held_s']} s) | {noticed} | {consuming} | {case['longest_stall_s']} "
+            f"| {case['fault']} ({case['fault_held_s']} s) | {'no worker' if noticed is None else noticed} "
+            f"| {'-' if consuming is None else consuming} | {case['longest_stall_s']} "
             f"| {case['longest_publish_s']} | {case['tasks_lost']} of {case['tasks_published']} |"
         )
     return "\n".join([FAILOVER_LIST_BEGIN, *lines, FAILOVER_LIST_END])

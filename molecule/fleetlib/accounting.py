@@ -10,11 +10,20 @@ import testinfra.host
 
 from fleetlib.hosts import root
 
+# (token, pid, epoch): one line of the completed log (`record`) or the started log (`work`).
+Line = tuple[str, int, float]
+
+
+def log_lines(host: testinfra.host.Host, log: str, prefix: str) -> list[Line]:
+    """The lines of a completed or started log whose token starts with prefix."""
+    lines = root(host, f"cat {log} 2>/dev/null || true").splitlines()
+    return [(token, int(pid), float(stamp)) for token, pid, stamp in (line.split() for line in lines)
+            if token.startswith(prefix)]  # fmt: skip
+
 
 def completions(host: testinfra.host.Host, log: str, prefix: str) -> list[tuple[str, float]]:
     """(token, epoch) of every execution of a `record` task whose token starts with prefix."""
-    lines = root(host, f"cat {log} 2>/dev/null || true").splitlines()
-    return [(token, float(stamp)) for token, _, stamp in (line.split() for line in lines) if token.startswith(prefix)]
+    return [(token, when) for token, _, when in log_lines(host, log, prefix)]
 
 
 def consuming_again(reconnected_at: list[float], done: list[tuple[str, float]]) -> list[float]:

@@ -57,10 +57,17 @@ def restart_pool(worker: testinfra.host.Host, program: str, log: str) -> None:
     assert wait_for(lambda: len(log_times(worker, log, " ready.")) > ready_before, timeout=90), log
 
 
+def tcp_established(host: testinfra.host.Host, port: int, local: bool) -> list[tuple[str, str]]:
+    """(local, peer) address:port pairs of the host's established TCP connections with `port` on its own side
+    (`local`) or on the peer's."""
+    side = "sport" if local else "dport"
+    lines = root(host, f"ss -Htn state established '( {side} = :{port} )'").splitlines()
+    return [(line.split()[-2], line.split()[-1]) for line in lines]
+
+
 def established(host: testinfra.host.Host, peer_ip: str) -> bool:
     """Whether the host holds an ESTABLISHED TCP connection to the peer's AMQP over TLS port."""
-    lines = root(host, "ss -Htn state established").splitlines()
-    return any(line.split()[-1] == f"{peer_ip}:5671" for line in lines)
+    return any(peer == f"{peer_ip}:5671" for _, peer in tcp_established(host, 5671, local=False))
 
 
 def reconnects(host: testinfra.host.Host, log: str, since: float) -> list[float]:

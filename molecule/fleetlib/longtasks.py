@@ -2,8 +2,9 @@
 worker's pool is busy again afterwards.
 
 The reference app's `work` task notes "token pid epoch" in started.log when it starts and, through `record`, in
-completed.log when it ends. A run is a start paired with the completion of the same token by the same process;
-a start without one was terminated (or its process died) before it finished.
+completed.log when it ends (both read with fleetlib.accounting.log_lines). A run is a start paired with the
+completion of the same token by the same process; a start without one was terminated (or its process died) before
+it finished.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ from typing import Any, cast
 
 import testinfra.host
 
+from fleetlib.accounting import Line
 from fleetlib.brokers import rabbitmqctl_json
-from fleetlib.hosts import root
-
-# (token, pid, epoch), one per line of started.log or completed.log.
-Line = tuple[str, int, float]
 
 
 @dataclass(frozen=True)
@@ -28,13 +26,6 @@ class Execution:
     start: float
     # None: it never completed (terminated, or its process died).
     end: float | None
-
-
-def log_lines(host: testinfra.host.Host, log: str, prefix: str) -> list[Line]:
-    """The lines of a started or completed log whose token starts with prefix."""
-    lines = root(host, f"cat {log} 2>/dev/null || true").splitlines()
-    return [(token, int(pid), float(stamp)) for token, pid, stamp in (line.split() for line in lines)
-            if token.startswith(prefix)]  # fmt: skip
 
 
 def executions(starts: list[Line], completions: list[Line]) -> list[Execution]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import testinfra.host
 
-from fleetlib.hosts import log_records, reconnects
+from fleetlib.hosts import reconnects, root, tcp_established
 from fleetlib.waits import wait_for
 
 # Python run on a proxy, which has no socat: one command on HAProxy's admin socket, and its answer. (No single
@@ -101,23 +101,6 @@ def clients_moved_to(
         yield
 
 
-def connected_through(worker: testinfra.host.Host, log: str) -> str:
-    """The proxy (or broker) the worker's last connection went to, from its log ("" before any)."""
-    records = log_records(worker, log, "Connected to amqp")
-    return records[-1][1].rsplit("@", 1)[1].split(":", 1)[0] if records else ""
-
-
-def clients_on_first_proxy(
-    proxies: list[testinfra.host.Host], brokers: list[str], workers: list[testinfra.host.Host], log: str
-) -> list[testinfra.host.Host]:
-    """End every session through the proxies after the first: a worker there reconnects to the next of its list,
-    the first, as a restarted worker would connect (no process starts). The workers still elsewhere after 30 s."""
-    first = proxies[0].backend.get_hostname()
-    each_proxy(proxies[1:], [f"shutdown sessions server rabbitmq/{name}" for name in brokers])
-    wait_for(lambda: all(connected_through(worker, log) == first for worker in workers), timeout=30)
-    return [worker for worker in workers if connected_through(worker, log) != first]
-
-
 # Runs on a proxy: every `interval` seconds, a line "@ <epoch>", then `show stat`'s header and the backend's rows
 # (none when the socket does not answer), parsed on the control node with show_stat_rows.
 STATE_SAMPLER_SCRIPT = (
@@ -161,8 +144,7 @@ def stop_state_sampler(host: testinfra.host.Host, backend: str = "rabbitmq") -> 
 
 def holds(proxy: testinfra.host.Host, address: str) -> bool:
     """Whether the proxy holds the virtual address now (keepalived has added it to an interface)."""
-    with proxy.sudo():
-        return bool(proxy.check_output(f"ip -o -4 address show to {address}/32").strip())
+    return bool(root(proxy, f"ip -o -4 address show to {address}/32").strip())
 
 
 def address_holders(proxies: Iterable[testinfra.host.Host], address: str) -> list[str]:
@@ -170,21 +152,12 @@ def address_holders(proxies: Iterable[testinfra.host.Host], address: str) -> lis
     return [proxy.backend.get_hostname() for proxy in proxies if holds(proxy, address)]
 
 
-def _established(host: testinfra.host.Host, port: int, local: bool) -> list[tuple[str, str]]:
-    """(local, peer) address:port pairs of the host's established TCP connections with `port` on its own side
-    (`local`) or on the peer's."""
-    side = "sport" if local else "dport"
-    with host.sudo():
-        lines = host.check_output(f"ss -Htn state established '( {side} = :{port} )'").splitlines()
-    return [(line.split()[-2], line.split()[-1]) for line in lines]
-
-
 def sessions_from(proxy: testinfra.host.Host, address: str, port: int) -> set[str]:
     """The clients' ends (ip:port) of the established sessions to address:port on this proxy. A proxy that gave
     the address up may still list sessions its clients have long left: match them against the clients' own."""
-    return {peer for local, peer in _established(proxy, port, local=True) if local == f"{address}:{port}"}
+    return {peer for local, peer in tcp_established(proxy, port, local=True) if local == f"{address}:{port}"}
 
 
 def connections_to(client: testinfra.host.Host, address: str, port: int) -> set[str]:
     """The client's own ends (ip:port) of its established connections to address:port."""
-    return {local for local, peer in _established(client, port, local=False) if peer == f"{address}:{port}"}
+    return {local for local, peer in tcp_established(client, port, local=False) if peer == f"{address}:{port}"}

@@ -198,7 +198,7 @@ class ProxyFault:
 PROXY_FAULTS = {
     # HAProxy dies: its kernel resets every session; systemd restarts it, and
     # the address stays unless the restart takes longer than the check allows.
-    "proxy-crash": ProxyFault("systemctl kill --signal=SIGKILL haproxy", "true",
+    "proxy-crash": ProxyFault(*PROXY_HOST_FAULTS["proxy-crash"],
                               detection_bound_s=SCHEDULING_SLACK_S, reconnect_bound_s=REFUSED_RECONNECT_S,
                               stall_bound_s=REFUSED_RECONNECT_S + CONSUME_AFTER_TEARDOWN_S, moves_to=""),
     # The proxies stop hearing each other (VRRP lost both ways), both healthy:

@@ -24,18 +24,9 @@ from faults import (
     VHOST,
     WORKERS,
 )
-from fleetlib.accounting import Account, completions, longest_stall
+from fleetlib.accounting import Account, Line, completions, log_lines, longest_stall
 from fleetlib.hosts import get, reconnects
-from fleetlib.longtasks import (
-    Line,
-    busy_again,
-    completed_twice,
-    consumer_prefetch,
-    executions,
-    log_lines,
-    seconds_repeated,
-    thrown_away,
-)
+from fleetlib.longtasks import busy_again, completed_twice, consumer_prefetch, executions, seconds_repeated, thrown_away
 from fleetlib.publishing import Publisher
 from fleetlib.waits import wait_for
 from stack import QUEUE_READER, fleet_publisher
