@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rabbitmq_cluster import (
+    rabbitmq_client_names,
     rabbitmq_cluster_problems,
     rabbitmq_critical_queues,
     rabbitmq_node_in_maintenance,
@@ -90,4 +91,63 @@ def test_a_downgrade_and_a_version_that_is_not_one_are_refused() -> None:
     assert "never downgrades" in problem
     assert rabbitmq_upgrade_problems({"rmq-1": "4.0.5-1"}, "latest") == [
         "rabbitmq_version 'latest' is not a Debian package version of RabbitMQ (e.g. 4.0.5-6)."
+    ]
+
+
+def connection(name: str, *properties: list[Any]) -> dict[str, Any]:
+    """A row of `rabbitmqctl --formatter json list_connections name client_properties`."""
+    return {"name": name, "client_properties": [["product", "longstr", "py-amqp"], *properties]}
+
+
+def named(value: str) -> list[Any]:
+    return ["connection_name", "longstr", value]
+
+
+def test_client_names_are_those_of_a_real_row() -> None:
+    row = {
+        "name": "10.213.2.21:38224 -> 10.213.2.11:5671",
+        "client_properties": [
+            ["product", "longstr", "py-amqp"],
+            ["connection_name", "longstr", "default00@fo-worker-1"],
+            ["capabilities", "table", [["consumer_cancel_notify", "bool", True]]],
+        ],
+    }
+    assert rabbitmq_client_names([row], "10.213.2.11") == ["default00@fo-worker-1"]
+    assert rabbitmq_client_names([row], "10.213.2.12") == []
+
+
+def test_client_names_leave_out_the_other_nodes_connections() -> None:
+    rows = [
+        connection("10.213.2.21:38224 -> 10.213.2.11:5671", named("default00@fo-worker-1")),
+        connection("10.213.2.22:40100 -> 10.213.2.12:5671", named("default00@fo-worker-2")),
+        # An address that only begins like this node's.
+        connection("10.213.2.23:40100 -> 10.213.2.111:5671", named("default00@fo-worker-3")),
+    ]
+    assert rabbitmq_client_names(rows, "10.213.2.11") == ["default00@fo-worker-1"]
+    assert rabbitmq_client_names(rows, "10.213.2.12") == ["default00@fo-worker-2"]
+    assert rabbitmq_client_names([], "10.213.2.11") == []
+
+
+def test_client_names_leave_out_connections_without_one() -> None:
+    rows = [
+        connection("10.213.2.21:38224 -> 10.213.2.11:5671"),
+        {"name": "10.213.2.22:38224 -> 10.213.2.11:5671", "client_properties": []},
+        {"name": "10.213.2.23:38224 -> 10.213.2.11:5671"},
+        connection("10.213.2.24:38224 -> 10.213.2.11:5671", named("default00@fo-worker-4")),
+    ]
+    assert rabbitmq_client_names(rows, "10.213.2.11") == ["default00@fo-worker-4"]
+
+
+def test_client_names_are_sorted_once_each() -> None:
+    # A worker's consumer, event and producer connections all carry its node name.
+    rows = [
+        connection("10.213.2.22:40001 -> 10.213.2.11:5671", named("default00@fo-worker-2")),
+        connection("10.213.2.21:40002 -> 10.213.2.11:5671", named("default00@fo-worker-1")),
+        connection("10.213.2.22:40003 -> 10.213.2.11:5671", named("default00@fo-worker-2")),
+        connection("10.213.2.21:40004 -> 10.213.2.11:5671", named("default01@fo-worker-1")),
+    ]
+    assert rabbitmq_client_names(rows, "10.213.2.11") == [
+        "default00@fo-worker-1",
+        "default00@fo-worker-2",
+        "default01@fo-worker-1",
     ]

@@ -35,3 +35,10 @@ def test_the_spec_gives_the_same_default(role: str) -> None:
     differ = {name: (specs[name].get("default"), value) for name, value in defaults.items()
               if name in specs and "default" in specs[name] and specs[name]["default"] != value}  # fmt: skip
     assert differ == {}
+
+
+def test_the_rabbitmq_role_knows_the_proxies_admin_socket_where_the_haproxy_role_puts_it() -> None:
+    """One fact in two roles' defaults (the rolling restart drains a node on the proxies through that socket)."""
+    rabbitmq, _ = defaults_and_specs("rabbitmq")
+    haproxy, _ = defaults_and_specs("haproxy")
+    assert rabbitmq["rabbitmq_proxy_stats_socket"] == haproxy["haproxy_stats_socket"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -296,3 +298,30 @@ def test_the_timing_table_gives_verify_seconds_per_module() -> None:
         "seconds": 5.0,
         "outcome": "passed",
     }
+
+
+def listing(molecule_rows: str, containers: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """subprocess.run as `molecule list --format plain`, then `docker ps`, would answer."""
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        out = molecule_rows if command[0] == "molecule" else containers
+        return subprocess.CompletedProcess(command, 0, out, "")
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("rows", "containers", "skipped"),
+    [
+        ("fo-a docker ansible failover false false\nfo-b docker ansible failover false false\n", "other\n", True),
+        ("fo-a docker ansible failover true false\nfo-b docker ansible failover false false\n", "", False),
+        ("fo-a docker ansible failover false false\n", "fo-a\n", False),
+        ("", "", False),
+    ],
+    ids=["nothing", "molecule-holds-one", "a-container-is-left", "no-listing"],
+)
+def test_the_first_destroy_is_skipped_only_when_nothing_exists(
+    monkeypatch: pytest.MonkeyPatch, rows: str, containers: str, skipped: bool
+) -> None:
+    monkeypatch.setattr(run_scenarios.subprocess, "run", listing(rows, containers))
+    assert run_scenarios.nothing_to_destroy("failover") is skipped

@@ -132,14 +132,16 @@ class ProxyCase(Flow):
 
 
 class MaintenanceNode(TypedDict):
-    """One broker's turn in a rolling restart: times from its drain, and the client connections the broker
-    closed, by the drain (moved before the stop) and by the stop itself (cut)."""
+    """One broker's turn in a rolling restart (from the previous broker's start, or the playbook's): its drain,
+    stop and start, and its client connections: the workers' own, handed over before the drain, those the drain
+    closed (moved before the stop) and those the stop itself cut."""
 
     node: str
     turn_s: float
     drain_to_stop_s: float
     stop_to_started_s: float
     longest_stall_s: float
+    connections_handed_over: int
     connections_moved: int
     connections_cut_by_stop: int
 
@@ -455,13 +457,14 @@ def maintenance_block(data: Results) -> str:
     if not run:
         return "\n".join([MAINTENANCE_BEGIN, "The reference run has no rolling restart yet.", MAINTENANCE_END])
     lines = [
-        "| broker | its turn | drain to stop | stop to started | longest stall | connections moved by the drain "
-        "| connections cut by the stop |",
-        "|---|---|---|---|---|---|---|",
+        "| broker | its turn | drain to stop | stop to started | longest stall | workers handed over "
+        "| connections moved by the drain | connections cut by the stop |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {turn['node']} | {turn['turn_s']} s | {turn['drain_to_stop_s']} s | {turn['stop_to_started_s']} s "
-        f"| {turn['longest_stall_s']} s | {turn['connections_moved']} | {turn['connections_cut_by_stop']} |"
+        f"| {turn['longest_stall_s']} s | {turn.get('connections_handed_over', '-')} | {turn['connections_moved']} "
+        f"| {turn['connections_cut_by_stop']} |"
         for turn in run["nodes"]
     ]
     lines += [

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import re
+from typing import Any, cast
 
 import amqp
 import testinfra.host
@@ -46,6 +49,12 @@ def cluster_problems(broker: testinfra.host.Host, nodes: int) -> list[str]:
     return problems
 
 
+def queue_messages(broker: testinfra.host.Host, vhost: str, queue: str) -> int:
+    """Ready and unacknowledged messages of a queue, as the broker counts them."""
+    rows = cast(list[dict[str, Any]], rabbitmqctl_json(broker, "list_queues", "--vhost", vhost, "name", "messages"))
+    return next(int(row["messages"]) for row in rows if row["name"] == queue)
+
+
 # What a node logs (rabbit@<host>.log) when `rabbitmq-upgrade drain` closes a client connection, and when its stop
 # does: the drain moved the client before the stop, the stop cut it.
 DRAIN_STARTED = "is being put into maintenance (drain) mode"
@@ -53,6 +62,20 @@ DRAIN_CLOSED = 'because "Node was put into maintenance mode"'
 STOP_STARTED = "Stopping RabbitMQ applications"
 STOP_CLOSED = "broker forced connection closure with reason 'shutdown'"
 STARTED = "Server startup complete"
+# ...and when a client closes its connection itself: a worker's handover (celery_fleet_app.handover_step) moving
+# it off the node before the drain. Only workers name their connections (connection_name, shown after " - "); the
+# proxies' health checks, which close theirs too, do not.
+CLIENT_CLOSED = "client unexpectedly closed TCP connection"
+NAMED_CONNECTION = re.compile(r" - [^ ,]+@[^ ,]+, vhost")
+
+
+def closed_by_workers(records: list[tuple[float, str]], start: float, end: float) -> int:
+    """Worker connections their worker closed within [start, end): RabbitMQ logs the connection, then why."""
+    return sum(
+        1
+        for (when, line), (_, reason) in itertools.pairwise(records)
+        if start <= when < end and CLIENT_CLOSED in reason and NAMED_CONNECTION.search(line)
+    )
 
 
 def node_log(broker: testinfra.host.Host, hostname: str, since: float) -> list[tuple[float, str]]:

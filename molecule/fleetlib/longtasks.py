@@ -10,6 +10,7 @@ it finished.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -76,8 +77,8 @@ def busy_again(runs: list[Execution], after: float, slots: int) -> bool:
     return any(sum(1 for start, end in spans if start <= moment < end) >= slots for moment, _ in spans)
 
 
-def consumer_prefetch(broker: testinfra.host.Host, vhost: str, queue: str) -> list[int]:
-    """The prefetch count of every consumer of a queue, as the broker holds them (sorted)."""
+def consumer_prefetch(broker: testinfra.host.Host, vhost: str, queues: Iterable[str]) -> dict[str, list[int]]:
+    """The prefetch count of every consumer of each queue, as the broker holds them (sorted): one rabbitmqctl."""
     rows = cast(list[dict[str, Any]], rabbitmqctl_json(broker, "list_consumers", "--vhost", vhost, "queue_name",
                                                       "prefetch_count"))  # fmt: skip
-    return sorted(int(row["prefetch_count"]) for row in rows if row["queue_name"] == queue)
+    return {queue: sorted(int(row["prefetch_count"]) for row in rows if row["queue_name"] == queue) for queue in queues}

@@ -8,6 +8,9 @@ Read from two JSON answers of the node about to restart:
 Each problem is one sentence that names the node, alarm or queue, so the
 refusal says what is wrong.
 
+Which of its clients a node's drain will cut, by the names they gave their
+connections (the celery_worker role's handover asks them to finish first).
+
 And whether the installed package versions may move to `rabbitmq_version`:
 RabbitMQ upgrades a running cluster by one release series at a time (3.12 to
 3.13, 3.13 to 4.0, 4.0 to 4.1), with every stable feature flag enabled before
@@ -118,9 +121,24 @@ def rabbitmq_upgrade_problems(installed: Mapping[str, str], wanted: str) -> list
     return problems
 
 
+def rabbitmq_client_names(connections: list[Mapping[str, Any]], address: str) -> list[str]:
+    """The names clients gave their connections (the connection_name property) to the node listening on
+    `address`, from `rabbitmqctl --formatter json list_connections name client_properties`, which lists the
+    whole cluster's: a connection's name ends with the address it reached ("peer:port -> address:port")."""
+    names = set()
+    for connection in connections:
+        if str(connection.get("name") or "").rpartition(" -> ")[2].rpartition(":")[0] != address:
+            continue
+        for entry in connection.get("client_properties") or []:
+            if isinstance(entry, list) and len(entry) == 3 and entry[0] == "connection_name":
+                names.add(str(entry[2]))
+    return sorted(names)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "rabbitmq_client_names": rabbitmq_client_names,
             "rabbitmq_cluster_problems": rabbitmq_cluster_problems,
             "rabbitmq_critical_queues": rabbitmq_critical_queues,
             "rabbitmq_node_in_maintenance": rabbitmq_node_in_maintenance,

@@ -18,10 +18,14 @@ from urllib.parse import quote
 
 from kombu import Exchange, Queue
 
+from celery_fleet_app.handover import DEFAULT_DIRECTORY as DEFAULT_HANDOVER_DIRECTORY
+
 CONFIG_ENV = "CELERY_FLEET_CONFIG"
 DEFAULT_CONFIG_PATH = Path("/etc/celery-fleet/app.json")
 # A publisher's TCP_USER_TIMEOUT (ms): see publisher_settings.
 PUBLISH_TCP_USER_TIMEOUT_MS = 5_000
+# The setting (ours, not Celery's) that tells the handover bootstep where maintenance's requests are.
+HANDOVER_DIR_SETTING = "fleet_handover_dir"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class FleetConfig:
     topology_declared: bool = True
     # TLS to the proxies (amqps); None connects in clear.
     tls: TlsConfig | None = None
+    handover_dir: str = str(DEFAULT_HANDOVER_DIRECTORY)
 
 
 def load_config(path: Path | None = None) -> FleetConfig:
@@ -180,6 +185,10 @@ def celery_settings(config: FleetConfig) -> dict[str, object]:
             # lost in a socket buffer when the broker dies.
             "confirm_publish": True,
         },
+        # Where maintenance asks this worker to finish its tasks before its
+        # connection moves (celery_fleet_app.handover_step): a planned
+        # reconnect then terminates nothing.
+        HANDOVER_DIR_SETTING: config.handover_dir,
         # Quorum queues are replicated across the cluster: losing one broker
         # loses no queued task. Celery then also avoids global QoS, which
         # quorum queues do not support.

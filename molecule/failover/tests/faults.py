@@ -239,9 +239,10 @@ PROXY_FAULTS = {
                          playbook="playbooks/haproxy.yml", planned=True),
     # An operator takes the proxy out of service (the address handed over,
     # clients moved off it), then back in. Moving the address resets every
-    # connection through it, so the long tasks in flight are terminated and
-    # run again (docs/proxies.md#maintenance): not yet a planned operation
-    # that throws nothing away.
+    # connection through it, so the workers first finish their tasks, taking
+    # no new ones (the handover): nothing is thrown away, and the fleet takes
+    # no task until the longest one in flight ends and the address has moved.
     "maintenance": ProxyFault("--extra-vars haproxy_maintenance=drain", "--extra-vars haproxy_maintenance=resume",
-                              playbook="playbooks/haproxy-maintenance.yml"),
+                              playbook="playbooks/haproxy-maintenance.yml", planned=True,
+                              stall_bound_s=STALL_GOAL_S),
 }  # fmt: skip

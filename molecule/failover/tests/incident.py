@@ -18,20 +18,17 @@ import testinfra.host
 from failover_results import AnchorRun, ControlRun
 from faults import BROKERS, COMPLETED_LOG, VHOST, WORKER
 from fleetlib.accounting import Account, completions, consuming_again, longest_stall
-from fleetlib.brokers import rabbitmqctl_json
+from fleetlib.brokers import queue_messages
 from fleetlib.captures import start_capture, stop_capture
 from fleetlib.hosts import established, get, log_times, reconnects, restart_pool, root
 from fleetlib.publishing import Publisher
 from fleetlib.waits import wait_for
 
 CONTROL, ANCHOR = "fo-control-worker", "fo-anchor-worker"
+# The anchor app's queue (celery_fleet_app.anchor: task_default_queue).
+ANCHOR_QUEUE = "anchor"
 CONTROL_LOG = f"{WORKER['celery_worker_log_dir']}/celery-control-00.log"
 ANCHOR_LOG = f"{WORKER['celery_worker_log_dir']}/celery-anchor-00.log"
-
-
-def queue_messages(broker: testinfra.host.Host, queue: str) -> int:
-    rows = rabbitmqctl_json(broker, "list_queues", "--vhost", VHOST, "name", "messages")
-    return next(row["messages"] for row in rows if row["name"] == queue)
 
 
 @dataclass
@@ -96,7 +93,7 @@ class Control(IncidentRun):
             supervisor_status=status[1] if len(status) > 1 else "",
             tasks_published_in_window=len(published),
             tasks_completed_in_window=len(completed),
-            tasks_waiting_in_queue=queue_messages(get(self.host, BROKERS[1]), "control"),
+            tasks_waiting_in_queue=queue_messages(get(self.host, BROKERS[1]), VHOST, "control"),
         )
 
 
@@ -106,8 +103,11 @@ class Anchor(IncidentRun):
         self.publisher.stop()
         published = self.publisher.tokens()
         # Without confirms, a task is "published" once send_task returned:
-        # those written into a dead socket are lost, which is the point.
-        wait_for(lambda: published <= {token for token, _ in self._done()}, timeout=30, interval=2)
+        # those written into a dead socket are lost, which is the point. The
+        # rest are done once none is left in the queue, ready or unacked.
+        broker = get(self.host, BROKERS[1])
+        wait_for(lambda: published <= {token for token, _ in self._done()}
+                 or queue_messages(broker, VHOST, ANCHOR_QUEUE) == 0, timeout=30, interval=2)  # fmt: skip
         done = self._done()
         reconnected = reconnects(self.host, self.log, self.fault_at)
         consuming = consuming_again(reconnected, done)

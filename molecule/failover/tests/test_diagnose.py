@@ -35,7 +35,7 @@ from alerting import BOUNDS, alertmanager, check, measure, record, resolve_bound
 from diagnosis import supervisor_programs
 from faults import BROKERS, COMPLETED_LOG, PASSWORD, VHOST, WORKERS
 from fleetlib.accounting import completions
-from fleetlib.brokers import rabbitmqctl_json
+from fleetlib.brokers import queue_messages
 from fleetlib.hosts import container_address, get, root
 from fleetlib.playbook_output import recap
 from fleetlib.project import PROJECT_DIR
@@ -90,12 +90,6 @@ def restarted_at(worker: testinfra.host.Host, program: str) -> float:
     """When Supervisor last started the program, on this runner's monotonic clock (to the second)."""
     (status,) = supervisor_programs(root(worker, f"supervisorctl status {program}"))
     return time.monotonic() - status["uptime_s"]
-
-
-def queue_messages(broker: testinfra.host.Host, queue: str) -> int:
-    """Ready and unacknowledged messages of a queue, as the broker counts them."""
-    rows = rabbitmqctl_json(broker, "list_queues", "--vhost", VHOST, "name", "messages")
-    return next(row["messages"] for row in rows if row["name"] == queue)  # type: ignore[union-attr]
 
 
 def broker_socket(worker: testinfra.host.Host, broker_ip: str) -> int:
@@ -160,7 +154,7 @@ def test_the_frozen_and_the_leaking_worker_are_found_and_only_they_restarted(
             # The heals: the frozen control's is its restart. A restart does not cure a leak (the restarted anchor
             # leaks again with the tasks still queued for it): the leak's ends when its last task has run.
             healed = {"ConsumersFrozen": restarted_at(control, CONTROL_PROGRAM)}
-            assert wait_for(lambda: queue_messages(get(host, BROKERS[1]), "anchor") == 0, timeout=60), "no drain"
+            assert wait_for(lambda: queue_messages(get(host, BROKERS[1]), VHOST, "anchor") == 0, timeout=60), "no drain"
             healed["CeleryDescriptorsGrowing"] = time.monotonic()
             # Exactly the frozen and the leaking worker restarted; the healthy ones kept their processes.
             assert main_pid(control, CONTROL_PROGRAM) != frozen_pid

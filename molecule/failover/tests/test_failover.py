@@ -93,25 +93,28 @@ def start_idle_client(host: testinfra.host.Host) -> int:
     return int(root(host, "cat /root/idle.port"))
 
 
+# Where the leader goes when it must not be on the target.
+ELSEWHERE = next(name for name in BROKERS if name != TARGET)
+
+
 def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
     """Put the task queue's quorum leader on the broker under test, or on another one; return it.
 
-    Removing and re-adding the leader's replica makes the others elect a new
-    leader among themselves.
+    RabbitMQ moves it on request (rabbit_quorum_queue:transfer_leadership, what `rabbitmq-queues rebalance`
+    uses); asked again until it answers migrated and every member is online.
     """
     placed_leader = ""
+    queue = f'{{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"{VHOST}">>, queue, <<"celery">>))'
 
     def placed() -> bool:
         nonlocal placed_leader
         state = queue_state(broker, "celery")
         leader = state["leader"]
         if (leader == f"rabbit@{TARGET}") == on_target:
-            # Placed once every member is back online (a re-added replica catches up first).
             placed_leader = leader if len(state["online"]) == len(BROKERS) else ""
             return bool(placed_leader)
-        node = leader.split("@", 1)[1]
-        root(get(broker, node), f"rabbitmq-queues delete_member --vhost {VHOST} celery {leader}")
-        root(get(broker, node), f"rabbitmq-queues add_member --vhost {VHOST} celery {leader}")
+        to = f"rabbit@{TARGET if on_target else ELSEWHERE}"
+        root(broker, "rabbitmqctl eval " + shlex.quote(f"{queue}, rabbit_quorum_queue:transfer_leadership(Q, '{to}')."))
         return False
 
     assert wait_for(placed, timeout=150, interval=1), f"could not place the leader (on target: {on_target})"
@@ -238,10 +241,12 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
         stop_idle_client(run.workers[IDLE_CLIENT])
         if control:
             control.publisher.stop()
-    anchor_result = anchor.result(case.fault, run.healed_at) if anchor else None
+        if anchor:
+            anchor.publisher.stop()
     # Publishing goes on while the healed broker rejoins, by itself.
     missing = problems_after(host, HEAL_BOUND_S, interval=1)
     run.whole_at = time.time()
+    anchor_result = anchor.result(case.fault, run.healed_at) if anchor else None
     run.stop()
     result = account(run, idle_port, leader, not missing)
     failover_results.record("cases", case.name, result)

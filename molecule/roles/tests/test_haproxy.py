@@ -151,8 +151,8 @@ def test_config_change_reloads_without_dropping_connections(
             # default exchange: the app's user may write, not declare).
             channel.basic_publish(amqp.Message("after reload"), exchange="", routing_key="after-reload")
     finally:
-        # The role's defaults back, whatever happened above.
-        restored = playbook_runner_at("playbooks/haproxy.yml", "--limit", name)
+        # The role's defaults back, whatever happened above (the configure phase writes them).
+        restored = playbook_runner_at("playbooks/haproxy.yml", "--limit", name, "--tags", "configure")
     assert restored.returncode == 0, restored.stdout
     master_after, workers_after = haproxy_pids(host)
     assert master_after == master_before, "a reload must not restart the master process"
