@@ -222,3 +222,40 @@ def test_a_begin_wait_end_round(tmp_path: Path, capsys: pytest.CaptureFixture[st
     found = run(tmp_path, "wait", "--id", "r1", "--timeout-s", "5", capsys=capsys)
     assert (found["ready"], found["busy"]) == (["w1@a"], [])
     assert run(tmp_path, "end", "--id", "r1", capsys=capsys) == {"withdrawn": True}
+
+
+def test_a_link_planted_in_the_directory_is_replaced_not_followed(tmp_path: Path) -> None:
+    """The directory is the workers' user's and the command line runs as root: no write goes through a link."""
+    victim = tmp_path / "victim"
+    victim.write_text("root's file", encoding="utf-8")
+    directory = tmp_path / "handover"
+    directory.mkdir()
+    (directory / handover.REQUEST).symlink_to(victim)
+    handover.write_request(directory, handover.Request(id="r1", until=time.time() + 60))
+    assert victim.read_text(encoding="utf-8") == "root's file"
+    assert not (directory / handover.REQUEST).is_symlink()
+    assert handover.read_request(directory) is not None
+
+
+def test_a_link_or_a_fifo_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text('{"id": "r1", "state": "idle"}', encoding="utf-8")
+    (tmp_path / "w1@a.state").symlink_to(secret)
+    os.mkfifo(tmp_path / "w2@a.state")
+    assert handover.node_state(tmp_path, "w1@a", "r1") == ""
+    assert handover.node_state(tmp_path, "w2@a", "r1") == ""
+
+
+def test_the_hosts_waited_for_one_after_another_share_one_deadline(tmp_path: Path) -> None:
+    handover.announce(tmp_path, "w1@a", os.getpid())
+    request = handover.Request(id="r1", until=time.time() + 60, wait_until=time.time() + 0.3)
+    started = time.monotonic()
+    found = handover.wait(tmp_path, request, timeout_s=30)
+    assert found["busy"] == ["w1@a"]
+    assert time.monotonic() - started < 2
+
+
+def test_a_stopped_worker_takes_its_announcement_back(tmp_path: Path) -> None:
+    handover.announce(tmp_path, "w1@a", os.getpid())
+    handover.retire(tmp_path, "w1@a")
+    assert handover.running_nodes(tmp_path) == []

@@ -132,6 +132,13 @@ def test_missing_file_says_what_to_set(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.json")
 
 
+def test_a_key_a_newer_role_wrote_is_left_out(tmp_path: Path) -> None:
+    """--tags configure writes a newer role's app.json beside the installed app: the workers still start."""
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps({**INVENTORY_STYLE, "a_later_setting": 1}))
+    assert load_config(path).heartbeat == INVENTORY_STYLE["heartbeat"]
+
+
 def test_settings_are_accepted_by_celery(config: FleetConfig) -> None:
     from celery import Celery
 

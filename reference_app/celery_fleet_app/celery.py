@@ -17,7 +17,10 @@ app.steps["consumer"].add(Handover)
 @celeryd_init.connect
 def name_the_connection(sender: str, conf: Any, **_: Any) -> None:
     """The broker lists the worker's connection under its node name (connection_name), so a broker's
-    maintenance finds the workers connected to it through the proxies, whose addresses are all it sees."""
+    maintenance finds the workers connected to it through the proxies, whose addresses are all it sees. (Only this
+    app's workers: the failover scenario's control and anchor apps import this module too.)"""
+    if conf is not app.conf:
+        return
     conf.broker_transport_options = {
         **conf.broker_transport_options,
         "client_properties": {"connection_name": sender},

@@ -81,7 +81,12 @@ def load_config(path: Path | None = None) -> FleetConfig:
     except FileNotFoundError:
         raise SystemExit(f"celery_fleet_app: no configuration at {config_path}; set {CONFIG_ENV}") from None
     tls = values.pop("tls", None)
-    return FleetConfig(**values, tls=TlsConfig(**tls) if tls else None)
+    # A key this version does not know (a newer role wrote the file, --tags configure left the app as it was)
+    # is left out rather than stopping every worker.
+    known = {name for name in FleetConfig.__dataclass_fields__ if name != "tls"}
+    return FleetConfig(
+        **{key: value for key, value in values.items() if key in known}, tls=TlsConfig(**tls) if tls else None
+    )
 
 
 def broker_url(endpoints: list[str], user: str, password: str, vhost: str, tls: bool = False) -> str:

@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +38,8 @@ DEFAULT_DIRECTORY = Path("/run/celery-fleet/handover")
 REQUEST = "request.json"
 # How often the command line looks at the workers' answers while it waits.
 POLL_S = 0.2
+# Every file here is a line or two of JSON.
+MAX_FILE_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Request:
     until: float
     nodes: list[str] | None = None
     move: bool = False
+    # When maintenance stops waiting for the workers, on every host alike (0: not set).
+    wait_until: float = 0.0
 
     def targets(self, node: str) -> bool:
         return self.nodes is None or node in self.nodes
@@ -55,17 +61,36 @@ class Request:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Readers never see half a file: write beside it, then rename over it."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(text, encoding="utf-8")
-    partial.chmod(0o644)
-    partial.replace(path)
+    """Readers never see half a file: write a new file beside it, then rename it over the old one.
+
+    The directory belongs to the workers' user and this also runs as root: the new file is created exclusively
+    (a link planted in its place makes it fail, not write through), and the rename replaces a link, never follows.
+    """
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as output:
+            os.fchmod(output.fileno(), 0o644)
+            output.write(text)
+        Path(partial).replace(path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def read_small(path: Path) -> str:
+    """A regular file's text; a link, a FIFO or anything else planted there raises OSError instead of being
+    followed or blocking."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read(MAX_FILE_BYTES).decode("utf-8")
 
 
 def read_request(directory: Path) -> Request | None:
     """The request in force, if any (a half-written or foreign file counts as none)."""
     try:
-        values = json.loads((directory / REQUEST).read_text(encoding="utf-8"))
+        values = json.loads(read_small(directory / REQUEST))
         request = Request(**values)
     except (OSError, ValueError, TypeError):
         return None
@@ -74,10 +99,10 @@ def read_request(directory: Path) -> Request | None:
     )
     well_typed = (
         isinstance(request.id, str)
-        and isinstance(request.until, int | float)
-        and not isinstance(request.until, bool)
+        and all(isinstance(value, int | float) and not isinstance(value, bool)
+                for value in (request.until, request.wait_until))
         and isinstance(request.move, bool)
-    )
+    )  # fmt: skip
     return request if nodes_ok and well_typed else None
 
 
@@ -97,6 +122,11 @@ def withdraw(directory: Path, request_id: str) -> bool:
 def announce(directory: Path, node: str, pid: int) -> None:
     """A worker that can hand over says so at start (the command line waits only for those)."""
     write_atomically(directory / f"{node}.node", str(pid))
+
+
+def retire(directory: Path, node: str) -> None:
+    """A worker that stops takes its announcement back."""
+    (directory / f"{node}.node").unlink(missing_ok=True)
 
 
 def answer(directory: Path, node: str, request_id: str, state: str) -> None:
@@ -120,7 +150,7 @@ def running_nodes(directory: Path) -> list[str]:
     nodes = []
     for path in sorted(directory.glob("*.node")):
         try:
-            pid = int(path.read_text(encoding="utf-8"))
+            pid = int(read_small(path))
         except (OSError, ValueError):
             continue
         if pid_alive(pid):
@@ -131,7 +161,7 @@ def running_nodes(directory: Path) -> list[str]:
 def node_state(directory: Path, node: str, request_id: str) -> str:
     """The node's answer to this request: 'idle', 'moved' or '' (none yet)."""
     try:
-        values = json.loads((directory / f"{node}.state").read_text(encoding="utf-8"))
+        values = json.loads(read_small(directory / f"{node}.state"))
     except (OSError, ValueError):
         return ""
     if not isinstance(values, dict) or values.get("id") != request_id:
@@ -153,8 +183,11 @@ def progress(directory: Path, request: Request) -> dict[str, list[str]]:
 
 
 def wait(directory: Path, request: Request, timeout_s: float) -> dict[str, object]:
-    """Wait until every targeted worker is ready, or the timeout: what remains busy then will be cut."""
+    """Wait until every targeted worker is ready, or the timeout, or the request's wait_until (so that hosts
+    waited for one after another share one bound): what remains busy then will be cut."""
     started = time.monotonic()
+    if request.wait_until:
+        timeout_s = min(timeout_s, max(0.0, request.wait_until - time.time()))
     while True:
         found = progress(directory, request)
         if not found["busy"] or time.monotonic() - started >= timeout_s:
@@ -171,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     begin.add_argument("--for-s", type=float, required=True, help="the request runs out after this long")
     begin.add_argument("--node", action="append", help="only this worker (repeat); default: every one")
     begin.add_argument("--move", action="store_true", help="reconnect once idle, do not wait to be cut")
+    begin.add_argument("--wait-s", type=float, default=0.0, help="stop waiting for the workers this long from now")
     waiting = commands.add_parser("wait", help="wait until the workers asked are ready to be cut")
     waiting.add_argument("--id", required=True)
     waiting.add_argument("--timeout-s", type=float, required=True, help="wait at most this long")
@@ -178,7 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     end.add_argument("--id", required=True)
     args = parser.parse_args(argv)
     if args.command == "begin":
-        request = Request(id=args.id, until=time.time() + args.for_s, nodes=args.node, move=args.move)
+        now = time.time()
+        request = Request(
+            id=args.id,
+            until=now + args.for_s,
+            nodes=args.node,
+            move=args.move,
+            wait_until=now + args.wait_s if args.wait_s else 0.0,
+        )
         targeted = [node for node in running_nodes(args.directory) if request.targets(node)]
         if targeted:
             write_request(args.directory, request)

@@ -53,9 +53,12 @@ class Handover(bootsteps.StartStopStep):
         if self.paused:
             # A new connection, whatever ended the old one (with tasks still running, Celery terminated them):
             # nothing is left to wait for. Its task consumer consumes from every queue already.
-            handover.answer(self.directory, c.hostname, self.handled, "moved")
-            log.info("handover %s: consuming again on a new connection", self.handled)
             self.paused, self.answered = [], ""
+            log.info("handover %s: consuming again on a new connection", self.handled)
+            try:
+                handover.answer(self.directory, c.hostname, self.handled, "moved")
+            except OSError as exc:
+                log.warning("handover %s: cannot answer in %s (%s)", self.handled, self.directory, exc)
         try:
             handover.announce(self.directory, c.hostname, os.getpid())
         except OSError as exc:
@@ -69,7 +72,10 @@ class Handover(bootsteps.StartStopStep):
             self.timer_entry.cancel()
             self.timer_entry = None
 
-    shutdown = stop
+    def shutdown(self, c: Any) -> None:
+        """The worker stops: maintenance must not wait for it any more."""
+        self.stop(c)
+        handover.retire(self.directory, c.hostname)
 
     def poll(self, c: Any) -> None:
         request = handover.read_request(self.directory)

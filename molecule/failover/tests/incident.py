@@ -104,10 +104,18 @@ class Anchor(IncidentRun):
         published = self.publisher.tokens()
         # Without confirms, a task is "published" once send_task returned:
         # those written into a dead socket are lost, which is the point. The
-        # rest are done once none is left in the queue, ready or unacked.
-        broker = get(self.host, BROKERS[1])
-        wait_for(lambda: published <= {token for token, _ in self._done()}
-                 or queue_messages(broker, VHOST, ANCHOR_QUEUE) == 0, timeout=30, interval=2)  # fmt: skip
+        # rest are done once none is left in the queue, ready or unacked, and
+        # no completion came since the last look (the anchor acks a task as it
+        # starts it).
+        broker, seen = get(self.host, BROKERS[1]), [-1]
+
+        def settled() -> bool:
+            done = {token for token, _ in self._done()}
+            quiet = len(done) == seen[0] and queue_messages(broker, VHOST, ANCHOR_QUEUE) == 0
+            seen[0] = len(done)
+            return published <= done or quiet
+
+        wait_for(settled, timeout=30, interval=2)
         done = self._done()
         reconnected = reconnects(self.host, self.log, self.fault_at)
         consuming = consuming_again(reconnected, done)

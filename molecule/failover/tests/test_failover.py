@@ -101,7 +101,7 @@ def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
     """Put the task queue's quorum leader on the broker under test, or on another one; return it.
 
     RabbitMQ moves it on request (rabbit_quorum_queue:transfer_leadership, what `rabbitmq-queues rebalance`
-    uses); asked again until it answers migrated and every member is online.
+    uses); asked again until the leader is where it should be and every member is online.
     """
     placed_leader = ""
     queue = f'{{ok, Q}} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"{VHOST}">>, queue, <<"celery">>))'
