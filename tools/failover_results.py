@@ -463,7 +463,7 @@ def maintenance_block(data: Results) -> str:
     ]
     lines += [
         f"| {turn['node']} | {turn['turn_s']} s | {turn['drain_to_stop_s']} s | {turn['stop_to_started_s']} s "
-        f"| {turn['longest_stall_s']} s | {turn.get('connections_handed_over', '-')} | {turn['connections_moved']} "
+        f"| {turn['longest_stall_s']} s | {turn['connections_handed_over']} | {turn['connections_moved']} "
         f"| {turn['connections_cut_by_stop']} |"
         for turn in run["nodes"]
     ]
