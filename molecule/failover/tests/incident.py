@@ -107,12 +107,13 @@ class Anchor(IncidentRun):
         # rest are done once none is left in the queue, ready or unacked, and
         # no completion came since the last look (the anchor acks a task as it
         # starts it).
-        broker, seen = get(self.host, BROKERS[1]), [-1]
+        broker, seen = get(self.host, BROKERS[1]), -1
 
         def settled() -> bool:
+            nonlocal seen
             done = {token for token, _ in self._done()}
-            quiet = len(done) == seen[0] and queue_messages(broker, VHOST, ANCHOR_QUEUE) == 0
-            seen[0] = len(done)
+            quiet = len(done) == seen and queue_messages(broker, VHOST, ANCHOR_QUEUE) == 0
+            seen = len(done)
             return published <= done or quiet
 
         wait_for(settled, timeout=30, interval=2)
