@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rabbitmq_cluster import (
@@ -9,6 +10,8 @@ from rabbitmq_cluster import (
     rabbitmq_cluster_problems,
     rabbitmq_critical_queues,
     rabbitmq_node_in_maintenance,
+    rabbitmq_replacement,
+    rabbitmq_stranded_queues,
     rabbitmq_upgrade_problems,
 )
 
@@ -150,4 +153,95 @@ def test_client_names_are_sorted_once_each() -> None:
         "default00@fo-worker-1",
         "default00@fo-worker-2",
         "default01@fo-worker-1",
+    ]
+
+
+# Replacing rmq-3 with rmq-4: each host's node, and each host's answer as the playbook registers it.
+HOSTS = {f"rmq-{n}": f"rabbit@rmq-{n}" for n in (1, 2, 3, 4)}
+TARGET = ["rmq-1", "rmq-2", "rmq-4"]
+
+
+def answers(**statuses: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Every host's registered cluster_status: rmq-1..3 healthy members and rmq-4 not installed, unless given
+    (None: no answer)."""
+    given = {"rmq-1": status(), "rmq-2": status(), "rmq-3": status(), "rmq-4": None, **statuses}
+    return {host: {"rc": 0, "stdout": json.dumps(answer)} if answer is not None else {"rc": 2, "stdout": ""}
+            for host, answer in given.items()}  # fmt: skip
+
+
+def test_a_replacement_names_the_new_host() -> None:
+    assert rabbitmq_replacement(answers(), TARGET, "rmq-3", HOSTS) == {"new": "rmq-4", "done": False, "problems": []}
+
+
+def test_a_standalone_new_node_is_not_taken_for_a_member() -> None:
+    standalone = status(disk_nodes=["rabbit@rmq-4"], running_nodes=["rabbit@rmq-4"])
+    assert rabbitmq_replacement(answers(**{"rmq-4": standalone}), TARGET, "rmq-3", HOSTS)["problems"] == []
+
+
+def test_a_replacement_already_done_changes_nothing() -> None:
+    nodes = [HOSTS[host] for host in TARGET]
+    done = status(disk_nodes=nodes, running_nodes=nodes)
+    found = answers(**{"rmq-1": done, "rmq-2": done, "rmq-4": done, "rmq-3": None})
+    assert rabbitmq_replacement(found, TARGET, "rmq-3", HOSTS) == {"new": "", "done": True, "problems": []}
+
+
+def test_an_even_sized_result_is_refused_with_the_old_host_still_in_the_group() -> None:
+    problems = rabbitmq_replacement(answers(), [*TARGET, "rmq-3"], "rmq-3", HOSTS)["problems"]
+    assert problems == [
+        "rmq-3 is still in the group: it lists the brokers that stay and the new one",
+        "it would leave an even-sized cluster of 4 node(s): quorum queues need an odd number of at least 3",
+    ]
+
+
+def test_a_member_dropped_from_the_group_is_refused() -> None:
+    hosts = HOSTS | {"rmq-5": "rabbit@rmq-5"}
+    problems = rabbitmq_replacement(answers(), ["rmq-1", "rmq-4", "rmq-5"], "rmq-3", hosts)["problems"]
+    assert "members rabbit@rmq-2 are not in the group: replace one node at a time" in problems
+    assert "the group lists 2 host(s) whose node is not a member (rmq-4, rmq-5); a replacement adds exactly one" in (
+        problems
+    )
+
+
+def test_a_new_host_listed_first_is_refused() -> None:
+    problems = rabbitmq_replacement(answers(), ["rmq-4", "rmq-1", "rmq-2"], "rmq-3", HOSTS)["problems"]
+    assert problems == ["the group's first host (rmq-4) seeds the join, so it must be a member already"]
+
+
+def test_a_node_down_and_an_alarm_are_named_once() -> None:
+    down = status(running_nodes=NODES[:2], alarms=[{"node": "rabbit@rmq-2", "resource": "disk"}])
+    problems = rabbitmq_replacement(answers(**{"rmq-1": down, "rmq-2": down, "rmq-3": None}), TARGET, "rmq-3", HOSTS)
+    assert problems["problems"] == ["rabbit@rmq-3 is not running", "rabbit@rmq-2 has a disk alarm"]
+
+
+def test_members_that_see_different_running_nodes_are_a_split() -> None:
+    one_side, other_side = status(running_nodes=NODES[:2]), status(running_nodes=NODES[2:])
+    found = answers(**{"rmq-1": one_side, "rmq-2": one_side, "rmq-3": other_side})
+    problems = rabbitmq_replacement(found, TARGET, "rmq-3", HOSTS)["problems"]
+    assert "rabbit@rmq-3 sees rabbit@rmq-3 running, but rabbit@rmq-1 sees rabbit@rmq-1, rabbit@rmq-2" in problems
+
+
+def test_an_old_host_that_runs_no_member_is_refused() -> None:
+    problems = rabbitmq_replacement(answers(), TARGET, "rmq-5", HOSTS | {"rmq-5": "rabbit@rmq-5"})["problems"]
+    assert problems[0] == "rmq-5 runs no member of the cluster (rabbit@rmq-1, rabbit@rmq-2, rabbit@rmq-3)"
+
+
+def test_a_cluster_older_than_3_13_is_refused() -> None:
+    old = status(versions={node: {"rabbitmq_version": "3.10.8"} for node in NODES})
+    problems = rabbitmq_replacement(answers(**{"rmq-1": old}), TARGET, "rmq-3", HOSTS)["problems"]
+    assert problems == [
+        "rabbit@rmq-1, rabbit@rmq-2, rabbit@rmq-3 run(s) RabbitMQ older than 3.13, which cannot add a member that "
+        "catches up before it votes: upgrade first, or replace the node by hand"
+    ]
+
+
+def test_only_durable_classic_queues_on_the_node_are_stranded() -> None:
+    queues = {"celery": [
+        {"name": "tasks", "type": "quorum", "durable": True, "leader": "rabbit@rmq-3"},
+        {"name": "reply", "type": "classic", "durable": False, "leader": "rabbit@rmq-3"},
+        {"name": "audit", "type": "classic", "durable": True, "leader": "rabbit@rmq-3"},
+        {"name": "other", "type": "classic", "durable": True, "leader": "rabbit@rmq-1"},
+    ]}  # fmt: skip
+    assert rabbitmq_stranded_queues(queues, "rabbit@rmq-3") == [
+        "queue 'audit' in vhost 'celery' is a durable classic queue on rabbit@rmq-3, which forgetting the node "
+        "deletes (make it a quorum queue, or move its messages, first)"
     ]

@@ -32,6 +32,7 @@ SPLITS = PROJECT_DIR / "docs" / "network-splits.md"
 PARTITION_BEGIN, PARTITION_END = "<!-- partition-timeline:begin -->", "<!-- partition-timeline:end -->"
 MAINTENANCE = PROJECT_DIR / "docs" / "maintenance.md"
 MAINTENANCE_BEGIN, MAINTENANCE_END = "<!-- maintenance-results:begin -->", "<!-- maintenance-results:end -->"
+REPLACEMENT_BEGIN, REPLACEMENT_END = "<!-- replacement-results:begin -->", "<!-- replacement-results:end -->"
 # The proxy faults measured before the proxies shared a virtual address: the failover list's cost, kept as it was.
 FAILOVER_LIST = REFERENCE.parent / "failover-list.json"
 PROXIES_DOC = PROJECT_DIR / "docs" / "proxies.md"
@@ -157,6 +158,28 @@ class RollingRestart(MaintenanceFlow):
     nodes: list[MaintenanceNode]
 
 
+class ReplacementStep(TypedDict):
+    """One step of a broker's replacement: the new node's (from the playbook's turn for it to its quorum queue
+    members caught up) or the old node's (from then to forgotten: handover, drain, shrink, stop, forget)."""
+
+    step: str
+    took_s: float
+    longest_stall_s: float
+
+
+class Replacement(MaintenanceFlow):
+    """playbooks/rabbitmq-replace-node.yml under load: one broker swapped for a fresh host, and the old node's
+    client connections: the workers' own, handed over before the drain, those the drain closed and those its
+    stop cut."""
+
+    replaced: str
+    by: str
+    steps: list[ReplacementStep]
+    connections_handed_over: int
+    connections_moved: int
+    connections_cut_by_stop: int
+
+
 class ControlRun(TypedDict):
     """The incident's control worker during the long blackhole (section "runs", "control")."""
 
@@ -201,15 +224,21 @@ class Results(TypedDict, total=False):
     bounds_s: dict[str, dict[str, dict[str, float]]]
     cases: dict[str, BrokerCase]
     proxy_cases: dict[str, ProxyCase]
-    maintenance: dict[str, MaintenanceFlow | RollingRestart]
+    maintenance: dict[str, MaintenanceFlow | RollingRestart | Replacement]
     runs: dict[str, ControlRun | AnchorRun | IdlePublisherRun]
 
 
-Record = BrokerCase | ProxyCase | MaintenanceFlow | RollingRestart | ControlRun | AnchorRun | IdlePublisherRun
+Record = (
+    BrokerCase | ProxyCase | MaintenanceFlow | RollingRestart | Replacement | ControlRun | AnchorRun | IdlePublisherRun
+)
 RECORDS: dict[str, type[Any] | dict[str, type[Any]]] = {
     "cases": BrokerCase,
     "proxy_cases": ProxyCase,
-    "maintenance": {"certificate_rotation": MaintenanceFlow, "rolling-restart": RollingRestart},
+    "maintenance": {
+        "certificate_rotation": MaintenanceFlow,
+        "rolling-restart": RollingRestart,
+        "replace-node": Replacement,
+    },
     "runs": {"control": ControlRun, "anchor": AnchorRun, "idle_publisher": IdlePublisherRun},
 }
 
@@ -477,6 +506,25 @@ def maintenance_block(data: Results) -> str:
     return "\n".join([MAINTENANCE_BEGIN, *lines, MAINTENANCE_END])
 
 
+def replacement_block(data: Results) -> str:
+    """docs/maintenance.md's table of the broker replaced under load: each step, then the whole run."""
+    run = data.get("maintenance", {}).get("replace-node")
+    if not run:
+        return "\n".join([REPLACEMENT_BEGIN, "The reference run has no replacement yet.", REPLACEMENT_END])
+    lines = ["| step | took | longest stall |", "|---|---|---|"]
+    lines += [f"| {step['step']} | {step['took_s']} s | {step['longest_stall_s']} s |" for step in run["steps"]]
+    lines += [
+        "",
+        f"{run['replaced']} replaced by {run['by']}. The whole playbook: {run['fault_held_s']} s; longest stall "
+        f"{run['longest_stall_s']} s; tasks published / completed / lost / duplicated: {_task_counts(run)}; publish "
+        f"retries {run['publish_retries']}, longest publish {run['longest_publish_s']} s; long tasks thrown away / "
+        f"completed twice (work repeated): {_long_work(run)}. The old node's client connections: "
+        f"{run['connections_handed_over']} handed over by their workers, {run['connections_moved']} moved by the "
+        f"drain, {run['connections_cut_by_stop']} cut by its stop.",
+    ]
+    return "\n".join([REPLACEMENT_BEGIN, *lines, REPLACEMENT_END])
+
+
 def measurements_block(data: Results) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in data.get("versions", {}).items())
     proxies = proxy_table(data)
@@ -514,6 +562,7 @@ def generated(data: Results) -> list[tuple[Path, str, str, str]]:
         (README, HEADLINE_BEGIN, HEADLINE_END, headline_block(data)),
         (SPLITS, PARTITION_BEGIN, PARTITION_END, partition_block(data)),
         (MAINTENANCE, MAINTENANCE_BEGIN, MAINTENANCE_END, maintenance_block(data)),
+        (MAINTENANCE, REPLACEMENT_BEGIN, REPLACEMENT_END, replacement_block(data)),
     ]
 
 

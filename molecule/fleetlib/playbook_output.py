@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
 TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\] \*")
 CHANGED_LINE = re.compile(r"^changed: \[(?P<host>[^\]]+)\]")
+FAILED_LINE = re.compile(r"^(?:fatal|failed): \[")
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -31,6 +32,22 @@ def changed_tasks(output: str) -> set[tuple[str, str]]:
         elif result := CHANGED_LINE.match(line):
             changed.add((task, result["host"]))
     return changed
+
+
+def failures(output: str) -> str:
+    """Each failed task's name and its error (the result's lines up to the next blank one), for a test's message:
+    a run's tail may not hold them."""
+    task, found, in_failure = "", [], False
+    for line in output.splitlines():
+        if header := TASK_HEADER.match(line):
+            task, in_failure = header["name"], False
+        elif FAILED_LINE.match(line):
+            found.append(f"TASK [{task}]")
+            in_failure = True
+        if in_failure:
+            in_failure = bool(line.strip()) and len(found) < 200
+            found.append(line[:2000])
+    return "\n".join(found) or output[-3000:]
 
 
 def tasks_run(output: str) -> set[str]:

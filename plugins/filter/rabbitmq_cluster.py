@@ -16,10 +16,14 @@ RabbitMQ upgrades a running cluster by one release series at a time (3.12 to
 3.13, 3.13 to 4.0, 4.0 to 4.1), with every stable feature flag enabled before
 the next; it never downgrades. A longer jump is refused with the series to
 pass through.
+
+And how one node is replaced by another (playbooks/rabbitmq-replace-node.yml):
+from every member's own `cluster_status`, the new node, or why not now.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -135,6 +139,78 @@ def rabbitmq_client_names(connections: list[Mapping[str, Any]], address: str) ->
     return sorted(names)
 
 
+def _cluster_answers(answers: Mapping[str, Mapping[str, Any]], old: str) -> dict[str, Mapping[str, Any]]:
+    """The cluster_status of each host that answered and runs a node of the cluster: one that did not answer (rc
+    not 0: down, or RabbitMQ not installed yet) is left out, and so is a standalone node (a new host's)."""
+    statuses = {}
+    for host, answer in answers.items():
+        status = json.loads(answer.get("stdout") or "{}") if answer.get("rc") == 0 else {}
+        if len(status.get("disk_nodes") or []) > 1 or old in (status.get("disk_nodes") or []):
+            statuses[host] = status
+    return statuses
+
+
+def rabbitmq_replacement(
+    answers: Mapping[str, Mapping[str, Any]], target: list[str], old: str, nodes: Mapping[str, str]
+) -> dict[str, Any]:
+    """How the cluster becomes the inventory group `target` (hosts, in order) by replacing host `old` with one new
+    host, from each host's `rabbitmqctl --formatter json cluster_status` (host: the registered result); `nodes`
+    names each host's node: {'new': the host to add ('' if none), 'done': already replaced, 'problems': why not}."""
+    statuses = _cluster_answers(answers, nodes[old])
+    members = {node for status in statuses.values() for node in status.get("disk_nodes") or []}
+    if nodes[old] not in members and {nodes[host] for host in target} <= members:
+        return {"new": "", "done": True, "problems": []}
+    problems = []
+    if old in target:
+        problems.append(f"{old} is still in the group: it lists the brokers that stay and the new one")
+    if nodes[old] not in members:
+        problems.append(f"{old} runs no member of the cluster ({', '.join(sorted(members)) or 'no member answered'})")
+    added = [host for host in target if nodes[host] not in members]
+    if len(added) != 1:
+        problems.append(
+            f"the group lists {len(added)} host(s) whose node is not a member ({', '.join(added) or 'none'}); "
+            "a replacement adds exactly one"
+        )
+    dropped = sorted(members - {nodes[host] for host in target} - {nodes[old]})
+    if dropped:
+        problems.append(f"members {', '.join(dropped)} are not in the group: replace one node at a time")
+    if len(target) < 3 or len(target) % 2 == 0:
+        size = "an even-sized" if len(target) % 2 == 0 else "a"
+        problems.append(
+            f"it would leave {size} cluster of {len(target)} node(s): quorum queues need an odd number of at least 3"
+        )
+    if target and target[0] in added:
+        problems.append(f"the group's first host ({target[0]}) seeds the join, so it must be a member already")
+    for status in statuses.values():
+        problems += [problem for problem in rabbitmq_cluster_problems(status) if problem not in problems]
+    # A Khepri cluster lists no partitions: members that see different running nodes are split.
+    # Non-voting new members and the check that they caught up came with 3.13.
+    versions = {node: _series(str(version.get("rabbitmq_version", ""))) for status in statuses.values()
+                for node, version in (status.get("versions") or {}).items()}  # fmt: skip
+    too_old = sorted(node for node, series in versions.items() if series is not None and series[:2] < (3, 13))
+    if too_old:
+        problems.append(f"{', '.join(too_old)} run(s) RabbitMQ older than 3.13, which cannot add a member that "
+                        "catches up before it votes: upgrade first, or replace the node by hand")  # fmt: skip
+    views = {nodes[host]: sorted(status.get("running_nodes") or []) for host, status in statuses.items()}
+    first = min(views, default="")
+    for node, view in sorted(views.items()):
+        if view != views[first]:
+            problems.append(f"{node} sees {', '.join(view)} running, but {first} sees {', '.join(views[first])}")
+    return {"new": added[0] if len(added) == 1 else "", "done": False, "problems": problems}
+
+
+def rabbitmq_stranded_queues(queues_by_vhost: Mapping[str, list[Mapping[str, Any]]], node: str) -> list[str]:
+    """The durable classic queues that live on `node` (from `list_queues name type durable leader` per vhost):
+    forgetting the node deletes them, messages and all, since a classic queue has no other replica."""
+    return [
+        f"queue '{queue.get('name')}' in vhost '{vhost}' is a durable classic queue on {node}, which forgetting "
+        "the node deletes (make it a quorum queue, or move its messages, first)"
+        for vhost, queues in sorted(queues_by_vhost.items())
+        for queue in queues
+        if queue.get("type") == "classic" and queue.get("durable") and queue.get("leader") == node
+    ]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -142,5 +218,7 @@ class FilterModule:
             "rabbitmq_cluster_problems": rabbitmq_cluster_problems,
             "rabbitmq_critical_queues": rabbitmq_critical_queues,
             "rabbitmq_node_in_maintenance": rabbitmq_node_in_maintenance,
+            "rabbitmq_replacement": rabbitmq_replacement,
+            "rabbitmq_stranded_queues": rabbitmq_stranded_queues,
             "rabbitmq_upgrade_problems": rabbitmq_upgrade_problems,
         }

@@ -52,6 +52,8 @@ class FaultRun:
             long_app, LONG_TASK, f"long-{self.prefix}", LONG_INTERVAL_S, extra_args=[LONG_TASK_S]
         )
         self.fault_at = self.healed_at = 0.0
+        # The broker whose view of the consumers counts (another, once the replacement removed it).
+        self.queue_reader = QUEUE_READER
 
     def start(self) -> None:
         """Publish both kinds of task."""
@@ -104,7 +106,7 @@ class FaultRun:
         # Busy again after the worker's long pool last connected in this run (or after the fault).
         after = {name: max([self.fault_at, *reconnects(worker, LONG_LOG, self.fault_at)])
                  for name, worker in self.workers.items()}  # fmt: skip
-        reader = get(self.haproxy, QUEUE_READER)
+        reader = get(self.haproxy, self.queue_reader)
         prefetch: dict[str, list[int]] = {}
 
         def settled() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -50,12 +51,13 @@ def queue_state(broker: testinfra.host.Host, queue: str) -> dict[str, Any]:
 Check = Callable[[testinfra.host.Host, str], list[str]]
 
 
-def _broker_problems(haproxy: testinfra.host.Host, name: str) -> list[str]:
+def _broker_problems(haproxy: testinfra.host.Host, name: str, brokers: tuple[str, ...] = BROKERS) -> list[str]:
     """What keeps this broker from seeing every broker running and no partition, and (the queue reader) every
     quorum queue with all members online and a leader."""
     broker = get(haproxy, name)
-    problems = cluster_problems(broker, len(BROKERS))
-    if problems or name != QUEUE_READER:
+    problems = cluster_problems(broker, len(brokers))
+    # (Once the queue reader is replaced, the first broker reads for it.)
+    if problems or name != (QUEUE_READER if QUEUE_READER in brokers else brokers[0]):
         return problems
     quorum = [q for q in queues(broker) if q["type"] == "quorum"]
     if not quorum:
@@ -63,7 +65,7 @@ def _broker_problems(haproxy: testinfra.host.Host, name: str) -> list[str]:
     return [
         f"queue {q['name']}: online {sorted(q['online'])}, leader {q['leader'] or 'none'}"
         for q in quorum
-        if len(q["online"]) != len(BROKERS) or not q["leader"]
+        if len(q["online"]) != len(brokers) or not q["leader"]
     ]
 
 
@@ -85,10 +87,12 @@ def _asked(haproxy: testinfra.host.Host, checks: list[tuple[Check, str]]) -> lis
     return problems
 
 
-def stack_problems(haproxy: testinfra.host.Host, every_host: bool = False) -> list[str]:
+def stack_problems(
+    haproxy: testinfra.host.Host, every_host: bool = False, brokers: tuple[str, ...] = BROKERS
+) -> list[str]:
     """What keeps the stack from being whole: every broker running with no partition, every quorum queue with all
     members online and a leader, HAProxy showing every broker UP, one proxy holding the virtual address. Empty
-    when whole.
+    when whole. `brokers`: the cluster's (another once a broker is replaced).
 
     The proxies are asked first; while one shows a broker that is not UP, the brokers are not asked (unless
     `every_host`). This is polled before and after every fault, and each rabbitmqctl call starts an Erlang VM
@@ -100,17 +104,22 @@ def stack_problems(haproxy: testinfra.host.Host, every_host: bool = False) -> li
         problems.append(f"the virtual address {VIRTUAL_ADDRESS} is held by {holders or 'no proxy'}")
     if problems and not every_host:
         return problems
-    return problems + _asked(haproxy, [(_broker_problems, name) for name in BROKERS])
+    check = functools.partial(_broker_problems, brokers=brokers)
+    return problems + _asked(haproxy, [(check, name) for name in brokers])
 
 
-def problems_after(haproxy: testinfra.host.Host, timeout: float, interval: float = 0.5) -> list[str]:
+def problems_after(
+    haproxy: testinfra.host.Host, timeout: float, interval: float = 0.5, brokers: tuple[str, ...] = BROKERS
+) -> list[str]:
     """Poll until the stack is whole (an empty list) or `timeout` seconds pass (what was still missing)."""
-    seen = problems_within(lambda: stack_problems(haproxy), timeout, interval)
+    seen = problems_within(lambda: stack_problems(haproxy, brokers=brokers), timeout, interval)
     # Past the timeout: the whole picture, brokers included, for the message.
-    return (stack_problems(haproxy, every_host=True) or seen) if seen else []
+    return (stack_problems(haproxy, every_host=True, brokers=brokers) or seen) if seen else []
 
 
-def await_whole(haproxy: testinfra.host.Host, when: str, timeout: float = WHOLE_TIMEOUT_S) -> None:
+def await_whole(
+    haproxy: testinfra.host.Host, when: str, timeout: float = WHOLE_TIMEOUT_S, brokers: tuple[str, ...] = BROKERS
+) -> None:
     """Fail the test, saying what is missing, unless the stack is whole within `timeout` seconds."""
-    missing = problems_after(haproxy, timeout)
+    missing = problems_after(haproxy, timeout, brokers=brokers)
     assert not missing, f"the stack is not whole {when}: {'; '.join(missing)}"

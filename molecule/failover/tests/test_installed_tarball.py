@@ -1,6 +1,7 @@
 """The collection as users install it: the built tarball, installed outside this checkout, and its site.yml and
-monitoring.yml run against the converged failover stack, after the faults, in one ansible-playbook run: they
-must find nothing to change (the scenario's second run, in place of Molecule's idempotence step).
+monitoring.yml run against the converged failover stack, after the faults and the broker's replacement, in one
+ansible-playbook run: they must find nothing to change (the scenario's second run, in place of Molecule's
+idempotence step), so the replacement left the fleet as the inventory describes it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import testinfra.host
 from fleetlib.playbook_output import assert_nothing_changed
 from fleetlib.playbooks import run_playbook
 from fleetlib.project import PROJECT_DIR
+from replacement import inventory_now
 
 testinfra_hosts = ["ansible://fo-haproxy"]
 
@@ -96,7 +99,7 @@ def test_the_tarball_holds_what_users_run_and_nothing_else(installed_collection:
 
 
 def test_site_and_monitoring_from_the_installed_tarball_find_nothing_to_change(
-    installed_collection: tuple[Path, list[str]],
+    host: testinfra.host.Host, installed_collection: tuple[Path, list[str]], scenario_inventory: Path
 ) -> None:
     install, _ = installed_collection
     env = user_env(install)
@@ -110,7 +113,8 @@ def test_site_and_monitoring_from_the_installed_tarball_find_nothing_to_change(
     )
     assert str(install / "ansible_collections") in listed.stdout, listed.stdout + listed.stderr
     assert str(PROJECT_DIR) not in listed.stdout, listed.stdout
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    # After the replacement (test_replace_node.py), the inventory an operator edited for it.
+    inventory = inventory_now(host, scenario_inventory)
     # The collection's playbooks by their full names, as users call them; both in one run (ansible-playbook takes
     # several), as the scenario's converge runs them.
     result = run_playbook("celery_fleet.fleet.site", inventory, "celery_fleet.fleet.monitoring", env=env, cwd=install)

@@ -33,7 +33,6 @@ from fleetlib.brokers import (
 )
 from fleetlib.hosts import get, root
 from fleetlib.playbook_output import recap
-from fleetlib.project import role_defaults
 from fleetlib.waits import wait_for
 from runs import CONSUMER_PREFETCH, FaultRun, check_task_flow
 from stack import await_whole
@@ -46,8 +45,6 @@ PLAYBOOK = "playbooks/rabbitmq-rolling-restart.yml"
 WORKER_CONNECTIONS = len(WORKERS) * len(CONSUMER_PREFETCH)
 # The goal (issue 25): no broker's turn stalls the fleet's completions longer than this.
 TURN_STALL_BOUND_S = 2.0
-# The brokers' free disk limit, as the role sets it (a share of RAM).
-DISK_FREE_LIMIT = role_defaults("rabbitmq")["rabbitmq_disk_free_limit_percent_of_ram"] / 100
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -120,17 +117,6 @@ def test_a_rolling_restart_under_load_moves_every_client_before_each_stop(
     # once; no publish may wait longer than one the publisher's own socket ends (a proxy gone under it).
     check_task_flow("rolling-restart", record, TURN_STALL_BOUND_S, "the goal of 2 s per broker", PUBLISH_BOUND_S,
                     planned=True)  # fmt: skip
-
-
-@pytest.fixture
-def alarm_on_one_broker(host: testinfra.host.Host) -> Iterator[str]:
-    """A disk alarm on the second broker (its free-space limit above its disk), as the brokers raise it."""
-    broker = get(host, BROKERS[1])
-    root(broker, "rabbitmqctl set_disk_free_limit 1000000GB")
-    try:
-        yield f"rabbit@{BROKERS[1]} has a disk alarm"
-    finally:
-        root(broker, f"rabbitmqctl set_disk_free_limit mem_relative {DISK_FREE_LIMIT}")
 
 
 @pytest.fixture
