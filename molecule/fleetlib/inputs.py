@@ -15,11 +15,13 @@ pre-filled jsonfile fact cache (`fact_cache()`), so no alias gathers any.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,27 +135,44 @@ def outcomes(report: Mapping[str, Any], role: str) -> dict[str, Outcome]:
     }
 
 
+# Facts gathered so far in this test session, per inventory: one jsonfile cache holding every host gathered. A
+# container's facts the roles read (its name, addresses, interfaces) stay as they are while a scenario runs, so
+# each host is gathered once, however many tests need a fact cache.
+_GATHERED: dict[Path, Path] = {}
+
+
 def fact_cache(inventory: Path, hosts: Sequence[str], cache: Path) -> None:
-    """Gather the hosts' facts once into a jsonfile fact cache at `cache` (gather_facts, not setup: it marks
-    them gathered, so that `gathering = smart` gathers them no more)."""
-    result = run_ansible(
-        "ansible",
-        "--inventory",
-        str(inventory),
-        ",".join(hosts),
-        "-m",
-        "ansible.builtin.gather_facts",
-        env=json_env(cache),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    """The hosts' facts in a jsonfile fact cache at `cache`, each host gathered once per test session (with
+    gather_facts, not setup: it marks them gathered, so that `gathering = smart` gathers them no more)."""
+    gathered = _GATHERED.get(inventory)
+    if gathered is None:
+        gathered = _GATHERED[inventory] = Path(tempfile.mkdtemp(prefix="facts-"))
+        atexit.register(shutil.rmtree, gathered, True)
+    missing = [host for host in hosts if not any(_cache_names(gathered, host))]
+    if missing:
+        result = run_ansible(
+            "ansible",
+            "--inventory",
+            str(inventory),
+            ",".join(missing),
+            "-m",
+            "ansible.builtin.gather_facts",
+            env=json_env(gathered),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
     for host in hosts:
-        cached(cache, host)
+        found = cached(gathered, host)
+        shutil.copyfile(found, cache / found.name)
+
+
+def _cache_names(cache: Path, host: str) -> list[Path]:
+    return [path for path in cache.iterdir() if path.name == host or path.name.endswith("_" + host)]
 
 
 def cached(cache: Path, host: str) -> Path:
     """A host's file in the jsonfile fact cache (ansible-core names it with a prefix of its own, e.g. s1_)."""
-    found = [path for path in cache.iterdir() if path.name == host or path.name.endswith("_" + host)]
+    found = _cache_names(cache, host)
     assert len(found) == 1, (host, sorted(path.name for path in cache.iterdir()))
     return found[0]
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import testinfra
+import testinfra.host
 from fleetlib.brokers import cluster_problems
 from fleetlib.proxies import haproxy_server_status
 from fleetlib.waits import problems_within
@@ -13,6 +14,13 @@ from roles_stack import CLUSTERS, PROXIES
 
 # A SIGKILLed or drained broker is back, rejoined and UP on both proxies well within this.
 WHOLE_TIMEOUT_S = 180
+
+
+@pytest.fixture
+def proxies(pytestconfig: pytest.Config) -> dict[str, testinfra.host.Host]:
+    """Both proxies by name (HAProxy 3.0 and 2.6), for a test that disturbs the stack once and watches both."""
+    inventory = pytestconfig.option.ansible_inventory
+    return {name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory) for name in PROXIES}
 
 
 @pytest.fixture

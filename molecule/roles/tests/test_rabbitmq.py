@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import amqp
 import pytest
@@ -44,6 +46,41 @@ def cluster_hosts_once(host: testinfra.host.Host) -> list[str]:
     return names
 
 
+# What several tests below read from a node, read once per node: each rabbitmqctl call starts an Erlang VM, the
+# cost of these tests. (testinfra's `host` is module-scoped: the tests run host by host, so each is read just
+# before that node's tests.)
+# The running node's settings, as application:get_env answers ({ok,Value}), by name: one `rabbitmqctl eval`.
+NODE_SETTINGS = {
+    "cluster_partition_handling": "rabbit",
+    "poll_interval": "aten",
+    "connection_max": "rabbit",
+    "channel_max": "rabbit",
+}
+
+
+@pytest.fixture(scope="module")
+def node_settings(host: testinfra.host.Host) -> dict[str, str]:
+    """NODE_SETTINGS as the running node answers them ({ok,Value}, or undefined)."""
+    calls = ", ".join(f"application:get_env({app}, {name})" for name, app in NODE_SETTINGS.items())
+    with host.sudo():
+        answer = host.check_output(f"rabbitmqctl eval '[{calls}].'")
+    values = re.findall(r"\{ok,[^{}]*\}|undefined", answer)
+    assert len(values) == len(NODE_SETTINGS), answer
+    return dict(zip(NODE_SETTINGS, values, strict=True))
+
+
+@pytest.fixture(scope="module")
+def node_status(host: testinfra.host.Host) -> dict[str, Any]:
+    """`rabbitmqctl status`: the node's version, memory and disk limits, descriptors."""
+    return cast(dict[str, Any], rabbitmqctl_json(host, "status"))
+
+
+@pytest.fixture(scope="module")
+def users(host: testinfra.host.Host) -> dict[str, list[str]]:
+    """Each user of the cluster and its tags, as the node lists them."""
+    return {user["user"]: user["tags"] for user in cast(list[dict[str, Any]], rabbitmqctl_json(host, "list_users"))}
+
+
 def test_every_node_sees_three_running_nodes(host: testinfra.host.Host) -> None:
     status = rabbitmqctl_json(host, "cluster_status")
     expected = {f"rabbit@{name}" for name in cluster_hosts(host)}
@@ -52,11 +89,9 @@ def test_every_node_sees_three_running_nodes(host: testinfra.host.Host) -> None:
     assert set(status["disk_nodes"]) == expected
 
 
-def test_partition_handling_is_the_roles(host: testinfra.host.Host) -> None:
+def test_partition_handling_is_the_roles(node_settings: dict[str, str]) -> None:
     expected = role_defaults("rabbitmq")["rabbitmq_cluster_partition_handling"]
-    with host.sudo():
-        value = host.check_output("rabbitmqctl eval 'application:get_env(rabbit, cluster_partition_handling).'")
-    assert value == f"{{ok,{expected}}}"
+    assert node_settings["cluster_partition_handling"] == f"{{ok,{expected}}}"
 
 
 def test_the_health_agent_says_the_node_can_serve(host: testinfra.host.Host) -> None:
@@ -64,20 +99,19 @@ def test_the_health_agent_says_the_node_can_serve(host: testinfra.host.Host) -> 
     assert health_agent_reply(host, container_address(host)) == "up"
 
 
-def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(host: testinfra.host.Host) -> None:
+def test_a_new_40_cluster_runs_on_khepri_and_310_stays_on_mnesia(
+    host: testinfra.host.Host, node_status: dict[str, Any]
+) -> None:
     flags = {flag["name"]: flag["state"] for flag in rabbitmqctl_json(host, "list_feature_flags", "name", "state")}
-    with host.sudo():
-        version = host.check_output("rabbitmqctl version")
-    if version.startswith("3."):
+    if node_status["rabbitmq_version"].startswith("3."):
         assert "khepri_db" not in flags
     else:
         assert flags["khepri_db"] == "enabled"
 
 
-def test_the_failure_detector_polls_as_the_role_says(host: testinfra.host.Host) -> None:
-    with host.sudo():
-        value = host.check_output("rabbitmqctl eval 'application:get_env(aten, poll_interval).'")
-    assert value == f"{{ok,{role_defaults('rabbitmq')['rabbitmq_failure_detector_poll_interval']}}}"
+def test_the_failure_detector_polls_as_the_role_says(node_settings: dict[str, str]) -> None:
+    expected = role_defaults("rabbitmq")["rabbitmq_failure_detector_poll_interval"]
+    assert node_settings["poll_interval"] == f"{{ok,{expected}}}"
 
 
 def test_quorum_queue_is_replicated_and_delivers_across_nodes(host: testinfra.host.Host) -> None:
@@ -123,8 +157,7 @@ def configure_granted(broker: testinfra.host.Host) -> Iterator[None]:
             broker.check_output(f"rabbitmqctl set_permissions --vhost {VHOST} celery '^$' '.*' '.*'")
 
 
-def test_guest_is_removed(host: testinfra.host.Host) -> None:
-    users = {user["user"] for user in rabbitmqctl_json(host, "list_users")}
+def test_guest_is_removed(host: testinfra.host.Host, users: dict[str, list[str]]) -> None:
     assert "guest" not in users
     with pytest.raises(amqp.exceptions.AccessRefused):
         amqp_connection(container_address(host), "guest", "guest", "/")
@@ -142,8 +175,9 @@ def test_app_user_may_publish_and_consume_but_not_declare(host: testinfra.host.H
         connection.channel().queue_declare("anything", durable=True, auto_delete=False)
 
 
-def test_monitoring_user_can_neither_publish_nor_consume(host: testinfra.host.Host) -> None:
-    users = {user["user"]: user["tags"] for user in rabbitmqctl_json(host, "list_users")}
+def test_monitoring_user_can_neither_publish_nor_consume(
+    host: testinfra.host.Host, users: dict[str, list[str]]
+) -> None:
     assert "monitoring" in users["monitoring"]
     address = container_address(host)
     # Publisher confirms make the broker's refusal arrive as an exception here.
@@ -223,10 +257,12 @@ def test_an_upgrade_rabbitmq_does_not_support_is_refused(host: testinfra.host.Ho
     assert_failed_before_any_change(result, way)
 
 
-def test_the_checklists_limits_are_in_effect(host: testinfra.host.Host) -> None:
+def test_the_checklists_limits_are_in_effect(
+    host: testinfra.host.Host, node_status: dict[str, Any], node_settings: dict[str, str]
+) -> None:
     """Each limit variable reaches the running node: watermarks and descriptors in its status, the connection and
     channel maximums in its environment, the descriptor limit on its process."""
-    status = rabbitmqctl_json(host, "status")
+    status = node_status
     relative = ROLE_DEFAULTS["rabbitmq_memory_high_watermark_percent"] / 100
     assert status["vm_memory_high_watermark_setting"] == {"relative": relative}
     memory_total = status["vm_memory_high_watermark_limit"] / status["vm_memory_high_watermark_setting"]["relative"]
@@ -234,15 +270,12 @@ def test_the_checklists_limits_are_in_effect(host: testinfra.host.Host) -> None:
     expected_disk = memory_total * ROLE_DEFAULTS["rabbitmq_disk_free_limit_percent_of_ram"] / 100
     assert abs(status["disk_free_limit"] - expected_disk) < 0.01 * expected_disk, status["disk_free_limit"]
     with host.sudo():
-        limits = host.check_output(
-            "rabbitmqctl eval '{application:get_env(rabbit, connection_max),"
-            " application:get_env(rabbit, channel_max)}.'"
-        )
         beam = host.check_output("pgrep -o -f beam.smp")
         descriptors = host.check_output(f"grep 'Max open files' /proc/{beam}/limits").split()[3]
         # systemd cannot give a unit more than its own hard limit, which a container inherits from the Docker
         # engine (20000 on the test machines; raising it is not permitted there).
         ceiling = host.check_output("grep 'Max open files' /proc/1/limits").split()[4]
     connections, channels = ROLE_DEFAULTS["rabbitmq_connection_max"], ROLE_DEFAULTS["rabbitmq_channel_max"]
-    assert limits == f"{{{{ok,{connections}}},{{ok,{channels}}}}}"
+    limits = (node_settings["connection_max"], node_settings["channel_max"])
+    assert limits == (f"{{ok,{connections}}}", f"{{ok,{channels}}}")
     assert int(descriptors) == min(ROLE_DEFAULTS["rabbitmq_nofile"], int(ceiling))

@@ -7,6 +7,7 @@ when it is done (so no other module needs to run before this one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ from roles_stack import CLUSTERS, PROXIES, WORKERS
 SEED = "rmq-trixie-1"
 NODE = "rmq-trixie-2"
 CHANGED_NODE = "rmq-bookworm-2"
+CONF = "/etc/rabbitmq/rabbitmq.conf"
+# Where the consumer-timeout test keeps the node's rabbitmq.conf, to put it back.
+KEPT_CONF = "/root/rabbitmq.conf.before-test"
 
 
 def consumer_timeout(node: str) -> tuple[str, str]:
     """A node's consumer_timeout: in its rendered rabbitmq.conf, and in the running node."""
-    conf = inputs.docker_exec(node, "grep", "^consumer_timeout", "/etc/rabbitmq/rabbitmq.conf").strip()
+    conf = inputs.docker_exec(node, "grep", "^consumer_timeout", CONF).strip()
     running = inputs.docker_exec(node, "rabbitmqctl", "eval", "application:get_env(rabbit, consumer_timeout).")
     return conf, running.strip()
 
@@ -56,14 +60,22 @@ class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
     )
 
     @pytest.fixture
-    def consumer_timeout_put_back(self, facts: Path, scenario_inventory: Path) -> Iterator[None]:
-        """After the test, the scenario's converge again (no -e), its configure phase only (the setting's, and the
-        restart's): the node's setting as it was, at the cost of a second rolling restart of that one node."""
-        before = consumer_timeout(CHANGED_NODE)
+    def consumer_timeout_put_back(self) -> Iterator[None]:
+        """After the test, the node as the converge left it, without a second rolling restart: its rabbitmq.conf
+        copied back (bytes, owner and mode) and the running node's value set back (RabbitMQ reads consumer_timeout
+        as each channel opens). Every file of the role is then as it was, so no converge would change the node."""
+        before, files = consumer_timeout(CHANGED_NODE), inputs.checksums(CHANGED_NODE, self.role_inputs.role_files)
+        value = re.fullmatch(r"\{ok,(\d+)\}", before[1])
+        assert value, before
+        inputs.docker_exec(CHANGED_NODE, "cp", "--preserve=all", CONF, KEPT_CONF)
         yield
-        run = self.converge(CHANGED_NODE, facts, scenario_inventory, "--tags", "configure")
-        assert run.returncode == 0, run.changes()
+        inputs.docker_exec(CHANGED_NODE, "cp", "--preserve=all", KEPT_CONF, CONF)
+        inputs.docker_exec(CHANGED_NODE, "rm", KEPT_CONF)
+        inputs.docker_exec(
+            CHANGED_NODE, "rabbitmqctl", "eval", f"application:set_env(rabbit, consumer_timeout, {value[1]})."
+        )
         assert consumer_timeout(CHANGED_NODE) == before
+        assert inputs.checksums(CHANGED_NODE, self.role_inputs.role_files) == files
 
     # stack_whole first: its check after the test comes after the setting is put back.
     @pytest.mark.usefixtures("stack_whole", "consumer_timeout_put_back")
@@ -71,8 +83,12 @@ class TestRabbitmqValuesFromTheCommandLine(CommandLineValues):
         self, facts: Path, scenario_inventory: Path
     ) -> None:
         """`-e rabbitmq_consumer_timeout=3600000` (a string) reaches the config and the running node (a rolling
-        restart of one node)."""
-        run = self.converge(CHANGED_NODE, facts, scenario_inventory, "-e", "rabbitmq_consumer_timeout=3600000")
+        restart of one node). The run is the converge's configure phase (the tag a configuration change is
+        applied with: the setting's file, then the rolling restart), where the value is read; every phase reads
+        the values as strings in test_values_on_the_command_line_work_as_yaml."""
+        run = self.converge(
+            CHANGED_NODE, facts, scenario_inventory, "--tags", "configure", "-e", "rabbitmq_consumer_timeout=3600000"
+        )
         assert run.returncode == 0, run.changes()
         assert consumer_timeout(CHANGED_NODE) == ("consumer_timeout = 3600000", "{ok,3600000}")
 
