@@ -183,7 +183,6 @@ def rabbitmq_replacement(
         problems.append(f"the group's first host ({target[0]}) seeds the join, so it must be a member already")
     for status in statuses.values():
         problems += [problem for problem in rabbitmq_cluster_problems(status) if problem not in problems]
-    # A Khepri cluster lists no partitions: members that see different running nodes are split.
     # Non-voting new members and the check that they caught up came with 3.13.
     versions = {node: _series(str(version.get("rabbitmq_version", ""))) for status in statuses.values()
                 for node, version in (status.get("versions") or {}).items()}  # fmt: skip
@@ -191,6 +190,7 @@ def rabbitmq_replacement(
     if too_old:
         problems.append(f"{', '.join(too_old)} run(s) RabbitMQ older than 3.13, which cannot add a member that "
                         "catches up before it votes: upgrade first, or replace the node by hand")  # fmt: skip
+    # A Khepri cluster lists no partitions: members that see different running nodes are split.
     views = {nodes[host]: sorted(status.get("running_nodes") or []) for host, status in statuses.items()}
     first = min(views, default="")
     for node, view in sorted(views.items()):
