@@ -8,10 +8,13 @@ per-task results; `run_ansible` runs any other Ansible command-line tool
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
+import shlex
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,9 @@ from typing import Any
 from fleetlib.project import PROJECT_DIR
 
 Inventory = str | Path | Sequence[str | Path]
+# Where each run's output is kept.
+RUN_LOGS = PROJECT_DIR / ".cache" / "ansible-runs"
+_RUN_NUMBERS = itertools.count(1)
 
 
 def ansible_env(**settings: str) -> dict[str, str]:
@@ -53,6 +59,17 @@ def run_ansible(
     )
 
 
+def keep_output(result: subprocess.CompletedProcess[str]) -> None:
+    """A playbook run's command line, exit code and output (with its per-task timings), in a file of its own under
+    .cache/ansible-runs/: where a slow or failed step went, after the run. (Playbooks only: ansible-vault's output
+    can be a secret.)"""
+    RUN_LOGS.mkdir(parents=True, exist_ok=True)
+    tool, *args = map(str, result.args)
+    name = "-".join([tool, *(Path(arg).stem for arg in args if arg.endswith(".yml"))])
+    log = RUN_LOGS / f"{time.strftime('%H%M%S')}-{os.getpid()}-{next(_RUN_NUMBERS):03d}-{name}.log"
+    log.write_text(f"{shlex.join([tool, *args])}\nrc={result.returncode}\n{result.stdout}\n{result.stderr}")
+
+
 def inventory_args(inventory: Inventory | None) -> list[str]:
     """--inventory for each inventory given (none: ansible.cfg's)."""
     if inventory is None:
@@ -75,9 +92,11 @@ def run_playbook(
     (None: ansible.cfg's); `args` go to ansible-playbook as they are. `env` and `cwd` replace the project's
     environment and directory: a run from somewhere else, e.g. a collection installed outside the checkout.
     """
-    return run_ansible(
+    result = run_ansible(
         "ansible-playbook", *inventory_args(inventory), str(playbook), *args, env=env, cwd=cwd, timeout=timeout
     )
+    keep_output(result)
+    return result
 
 
 def assert_failed_before_any_change(result: subprocess.CompletedProcess[str], message: str) -> None:

@@ -60,6 +60,8 @@ testinfra_hosts = ["ansible://fo-haproxy"]
 
 # The last completion before a fault can precede it by a publish interval and a task's run.
 STALL_SLACK_S = 1.0
+# How long tasks flow under a short fault once every worker consumes again, before the heal.
+FLOW_UNDER_FAULT_S = 3.0
 # A connection through HAProxy that completes the AMQP handshake and then
 # neither reads nor writes: a worker busy elsewhere when its broker dies.
 IDLE_CLIENT = WORKERS[0]
@@ -230,9 +232,12 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     bound = run.fault.consume_bound_s()
     control_result = None
     try:
-        wait_for(lambda: all(run.consuming_again(w) for w in WORKERS), timeout=bound + 30)
-        # Held for the case's duration, or a few seconds of tasks flowing under the fault.
-        wait_for(lambda: time.time() >= run.fault_at + max(case.hold_s, bound + 3), timeout=case.hold_s + bound + 5)
+        consuming = wait_for(lambda: all(run.consuming_again(w) for w in WORKERS), timeout=bound + 30)
+        # Held for the case's duration, or until tasks have flowed under the fault for a few seconds (from the
+        # bound when they did not), and never shorter than the teardown bound: every teardown is awaited under it.
+        flowing_from = time.time() - run.fault_at if consuming else bound
+        held = max(case.hold_s, flowing_from + FLOW_UNDER_FAULT_S, run.fault.teardown_bound_s())
+        wait_for(lambda: time.time() >= run.fault_at + held, timeout=held + 5)
         # The control's window ends before the heal: afterwards its old socket works again.
         control_result = control.result() if control else None
     finally:
@@ -262,7 +267,9 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
 
 def account(run: Run, idle_port: int, leader: str, whole: bool) -> BrokerCase:
     """Every measure of one case, from the captures, the logs and the completion log."""
-    captured = {name: stop_capture(w, "teardown") for name, w in run.workers.items()}
+    with ThreadPoolExecutor(len(run.workers)) as pool:
+        stopped = pool.map(lambda worker: stop_capture(worker, "teardown"), run.workers.values())
+        captured = dict(zip(run.workers, stopped, strict=True))
     # Each worker's first FIN or RST from HAProxy after the fault (the idle client's port aside)...
     teardown = {
         name: first_teardown([p for p in packets if not (name == IDLE_CLIENT and p.dst_port == idle_port)],
