@@ -28,6 +28,7 @@ from faults import (
     BROKERS,
     CASES,
     COMPLETED_LOG,
+    ERLANG_NOTICE_BOUND_S,
     ETA_COUNTDOWN_S,
     ETA_TASKS,
     FAULTS,
@@ -45,6 +46,7 @@ from faults import (
     Case,
 )
 from fleetlib.accounting import completions, consuming_again, late_tasks
+from fleetlib.brokers import node_log
 from fleetlib.captures import FLAG_NAMES, first_teardown, start_capture, stop_capture
 from fleetlib.faults import CONSUME_AFTER_TEARDOWN_S
 from fleetlib.hosts import container_address, get, reconnects, root, root_succeeds
@@ -121,6 +123,19 @@ def place_leader(broker: testinfra.host.Host, on_target: bool) -> str:
 
     assert wait_for(placed, timeout=150, interval=1), f"could not place the leader (on target: {on_target})"
     return placed_leader
+
+
+def erlang_noticed(haproxy: testinfra.host.Host, since: float) -> bool:
+    """Whether the partitioned broker logged each peer down since `since`, and each peer logged it down: Erlang
+    gave up on the silent nodes (net_ticktime), which is the partition trap a short cut never springs."""
+    # rabbit_node_monitor's "node 'rabbit@<host>' down: net_tick_timeout".
+    peers = [name for name in BROKERS if name != TARGET]
+    across = {TARGET: peers, **{peer: [TARGET] for peer in peers}}
+    for name, gone in across.items():
+        lines = [line for _, line in node_log(get(haproxy, name), name, since)]
+        if not all(any(f"rabbit@{other}' down" in line for line in lines) for other in gone):
+            return False
+    return True
 
 
 def versions(haproxy: testinfra.host.Host) -> dict[str, str]:
@@ -233,8 +248,11 @@ def test_tasks_flow_again_within_seconds(host: testinfra.host.Host, case: Case) 
     control_result = None
     try:
         consuming = wait_for(lambda: all(run.consuming_again(w) for w in WORKERS), timeout=bound + 30)
-        # Held for the case's duration, or until tasks have flowed under the fault for a few seconds (from the
-        # bound when they did not), and never shorter than the teardown bound: every teardown is awaited under it.
+        if case.beyond_net_ticktime:
+            noticed = wait_for(lambda: erlang_noticed(host, run.fault_at), timeout=ERLANG_NOTICE_BOUND_S, interval=2)
+            assert noticed, f"{case.name}: the nodes did not log each other down within {ERLANG_NOTICE_BOUND_S} s"
+        # Tasks flow under the fault for a few seconds from then (from the bound when a worker did not consume
+        # again); at least the case's hold, and the teardown bound: every teardown is awaited under the fault.
         flowing_from = time.time() - run.fault_at if consuming else bound
         held = max(case.hold_s, flowing_from + FLOW_UNDER_FAULT_S, run.fault.teardown_bound_s())
         wait_for(lambda: time.time() >= run.fault_at + held, timeout=held + 5)
