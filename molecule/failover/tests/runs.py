@@ -74,8 +74,7 @@ class FaultRun:
         def done() -> list[tuple[str, float]]:
             return [pair for worker in WORKERS for pair in self.done(worker)]
 
-        # (Polled often: every case waits here, and the last tasks complete within a second or two of the stop.)
-        wait_for(lambda: expected <= {token for token, _ in done()}, timeout=120, interval=0.5)
+        wait_for(lambda: expected <= {token for token, _ in done()}, timeout=120)
         return done()
 
     def since(self, when: float) -> float:
@@ -100,7 +99,7 @@ class FaultRun:
         `long_tasks` entry."""
         published = self.long_publisher.tokens()
         completed = lambda: {token for _, ends in self.long_logs().values() for token, _, _ in ends}  # noqa: E731
-        wait_for(lambda: published <= completed(), timeout=LONG_DRAIN_S, interval=0.5)
+        wait_for(lambda: published <= completed(), timeout=LONG_DRAIN_S)
         runs = {name: executions(starts, ends) for name, (starts, ends) in self.long_logs().items()}
         every_run = [run for worker_runs in runs.values() for run in worker_runs]
         count, _ = thrown_away(every_run, LONG_TASK_S)
