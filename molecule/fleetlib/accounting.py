@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import testinfra.host
 
-from fleetlib.hosts import root
+from fleetlib.hosts import lines_with
 
 # (token, pid, epoch): one line of the completed log (`record`) or the started log (`work`).
 Line = tuple[str, int, float]
@@ -16,7 +16,7 @@ Line = tuple[str, int, float]
 
 def log_lines(host: testinfra.host.Host, log: str, prefix: str) -> list[Line]:
     """The lines of a completed or started log whose token starts with prefix."""
-    lines = root(host, f"cat {log} 2>/dev/null || true").splitlines()
+    lines = lines_with(host, log, prefix, missing_ok=True)
     return [(token, int(pid), float(stamp)) for token, pid, stamp in (line.split() for line in lines)
             if token.startswith(prefix)]  # fmt: skip
 

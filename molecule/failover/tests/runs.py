@@ -64,6 +64,12 @@ class FaultRun:
         self.publisher.stop()
         self.long_publisher.stop()
 
+    def stop_long(self) -> None:
+        """Stop publishing long tasks once every worker reconnected: those under way finish during the case's
+        last wait (the heal, the window after it) instead of after it, about LONG_TASK_S per case. Before that, the
+        tasks queued while a worker was away are what make its long pool busy again, so it must come after."""
+        self.long_publisher.stop()
+
     def done(self, worker: str) -> list[tuple[str, float]]:
         """(token, when) of each of this run's tasks the worker completed."""
         return completions(self.workers[worker], COMPLETED_LOG, self.prefix)
