@@ -24,12 +24,9 @@ COLLECTION_LINK := .cache/collections/ansible_collections/celery_fleet/fleet
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-# --no-compile: pip would byte-compile every module of every package (the
-# ansible bundle alone is tens of thousands of files), 14 of the 40 s a fresh
-# virtualenv took; Python compiles what is imported, once, on first use.
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --no-compile --disable-pip-version-check --requirement requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --requirement requirements.txt
 	touch $@
 
 $(COLLECTION_LINK):

@@ -65,9 +65,10 @@ class FaultRun:
         self.long_publisher.stop()
 
     def stop_long(self) -> None:
-        """Stop publishing long tasks once every worker reconnected: those under way finish during the case's
-        last wait (the heal, the window after it) instead of after it, about LONG_TASK_S per case. Before that, the
-        tasks queued while a worker was away are what make its long pool busy again, so it must come after."""
+        """Stop publishing long tasks once no worker will reconnect again: those under way finish during the case's
+        last wait instead of after it, about LONG_TASK_S per case. A worker's long pool must run new tasks after
+        its last reconnect (busy again), so not where the heal itself moves a connection: a split brain's heal
+        moves the virtual address back, and with publishing stopped at it, a fresh clone's run failed that check."""
         self.long_publisher.stop()
 
     def done(self, worker: str) -> list[tuple[str, float]]:

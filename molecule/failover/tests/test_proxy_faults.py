@@ -138,11 +138,7 @@ def test_workers_survive_a_proxy_fault(host: testinfra.host.Host, name: str, pla
     finally:
         run.apply(run.fault.heal)
         run.healed_at = time.time()
-    if run.fault.reconnects_under_fault or not run.fault.hits:
-        run.stop_long()
-    else:
-        # Publishing long tasks goes on: the other worker took those queued meanwhile, so only new ones can make
-        # this one's long pool busy again once it is back.
+    if not run.fault.reconnects_under_fault:
         bound = RETRY_BACKOFF_MAX_S + ADDRESS_RECONNECT_S
         back = wait_for(run.moved, timeout=bound + 30, interval=1)
         assert back, f"{name}: {run.fault.hits} not consuming again {bound + 30} s after the heal"
