@@ -11,6 +11,7 @@ from typing import Any, cast
 import amqp
 import testinfra.host
 
+from fleetlib.hosts import lines_with
 from fleetlib.project import role_defaults
 
 
@@ -78,10 +79,10 @@ def closed_by_workers(records: list[tuple[float, str]], start: float, end: float
     )
 
 
-def node_log(broker: testinfra.host.Host, hostname: str, since: float) -> list[tuple[float, str]]:
-    """(epoch, line) of the node's own log records after `since` (RabbitMQ stamps them in UTC, to the µs)."""
-    with broker.sudo():
-        lines = broker.check_output(f"cat /var/log/rabbitmq/rabbit@{hostname}.log").splitlines()
+def node_log(broker: testinfra.host.Host, hostname: str, since: float, marker: str = "") -> list[tuple[float, str]]:
+    """(epoch, line) of the node's own log records after `since` (RabbitMQ stamps them in UTC, to the µs) that
+    contain marker (every one by default)."""
+    lines = lines_with(broker, f"/var/log/rabbitmq/rabbit@{hostname}.log", marker)
     records = []
     for line in lines:
         try:

@@ -48,7 +48,7 @@ def log_records(host: testinfra.host.Host, path: str, marker: str = "") -> list[
     records = []
     for line in lines_with(host, path, marker):
         stamp = LOG_STAMP.match(line)
-        if stamp and marker in line:
+        if stamp:
             when = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
             records.append((when.replace(tzinfo=datetime.UTC).timestamp(), line))
     return records

@@ -132,7 +132,7 @@ def erlang_noticed(haproxy: testinfra.host.Host, since: float) -> bool:
     peers = [name for name in BROKERS if name != TARGET]
     across = {TARGET: peers, **{peer: [TARGET] for peer in peers}}
     for name, gone in across.items():
-        lines = [line for _, line in node_log(get(haproxy, name), name, since)]
+        lines = [line for _, line in node_log(get(haproxy, name), name, since, "' down")]
         if not all(any(f"rabbit@{other}' down" in line for line in lines) for other in gone):
             return False
     return True
