@@ -212,15 +212,13 @@ def test_a_light_converge_takes_no_turn(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "testhosts" in run_scenarios.NO_TURN
 
 
-def test_the_command_alongside_is_logged_and_a_failure_printed_whole(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    passed = run_scenarios.run_alongside("echo linted", run_scenarios.Console(), log_dir=tmp_path)
+def test_the_checks_are_logged_and_a_failure_printed_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    passed = run_scenarios.run_checks("echo linted", run_scenarios.Console(), log_dir=tmp_path)
     assert passed.passed
     assert passed.scenario == "checks"
     assert (tmp_path / "checks.log").read_text() == "linted\n"
     assert "checks        passed in 0 s" in capsys.readouterr().out
-    failed = run_scenarios.run_alongside("echo 1 failed; exit 2", run_scenarios.Console(), log_dir=tmp_path)
+    failed = run_scenarios.run_checks("echo 1 failed; exit 2", run_scenarios.Console(), log_dir=tmp_path)
     assert failed.returncode == 2
     out = capsys.readouterr().out
     assert f"===== checks: FAILED in 0 s, log: {tmp_path / 'checks.log'} =====\n1 failed\n" in out

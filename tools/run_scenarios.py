@@ -21,11 +21,13 @@ as `molecule test` does. The wait shows as a step of its own, "turn".
 
 A scenario whose converge is light (NO_TURN) takes no turn.
 
-`--alongside CMD` (make test's lint and unit tests) runs CMD beside the
-scenarios from the start, while they create their hosts and the first
-converges: a minute of CPU that would otherwise come before them. Its output
-goes to .cache/molecule-logs/checks.log, printed whole if it fails; it counts
-in the result like a scenario.
+`--checks CMD` (make test's lint and unit tests) runs CMD in the first lane
+that frees up once every scenario has started (after testhosts, in make
+test's order), not from the start: its 40 CPU-seconds then come while the
+failover scenario's tests mostly wait, instead of while it creates its hosts
+and converges, when both cores are busy and every second counts in the run's
+length. Its output goes to .cache/molecule-logs/checks.log, printed whole if
+it fails; it counts in the result like a scenario.
 
 Each scenario's output goes to .cache/molecule-logs/<scenario>.log. While the
 scenarios run, one line is printed whenever one starts or ends, or starts or
@@ -44,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import re
@@ -378,8 +379,8 @@ def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, con
     return process.returncode
 
 
-def run_alongside(command: str, console: Console, log_dir: Path = LOG_DIR, name: str = "checks") -> Outcome:
-    """A shell command beside the scenarios (make test's lint and unit tests), its output to <log_dir>/<name>.log."""
+def run_checks(command: str, console: Console, log_dir: Path = LOG_DIR, name: str = "checks") -> Outcome:
+    """A shell command in a lane of its own (make test's lint and unit tests), its output to <log_dir>/<name>.log."""
     log = log_dir / f"{name}.log"
     start = time.monotonic()
     console.line(name, f"started: {command}")
@@ -458,22 +459,23 @@ def timing_record(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2, help="scenarios running at once")
-    parser.add_argument("--alongside", default="", help="a shell command run beside the scenarios from the start")
+    parser.add_argument("--checks", default="", help="a shell command run in a lane once every scenario started")
     parser.add_argument("scenarios", nargs="+", help="started in this order as places free up")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     console = Console()
     turns = Turns([name for name in args.scenarios if name not in NO_TURN])
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        checks = beside.submit(run_alongside, args.alongside, console) if args.alongside else None
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            outcomes = list(pool.map(functools.partial(run, console=console, turns=turns), args.scenarios))
-        alongside = [checks.result()] if checks else []
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # Lanes are taken in the order submitted: the checks after the last scenario.
+        scenarios = [pool.submit(run, name, console=console, turns=turns) for name in args.scenarios]
+        checks = pool.submit(run_checks, args.checks, console) if args.checks else None
+        outcomes = [scenario.result() for scenario in scenarios]
+        checked = [checks.result()] if checks else []
     wall_seconds = console.elapsed()
     TIMING_FILE.write_text(json.dumps(timing_record(outcomes, wall_seconds), indent=2) + "\n")
-    tables = [*summary([*alongside, *outcomes]), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
+    tables = [*summary([*checked, *outcomes]), "", *timing_rows(outcomes, wall_seconds), f"(also in {TIMING_FILE})"]
     console.block("\n".join(tables))
-    return 0 if all(outcome.passed for outcome in [*alongside, *outcomes]) else 1
+    return 0 if all(outcome.passed for outcome in [*checked, *outcomes]) else 1
 
 
 if __name__ == "__main__":

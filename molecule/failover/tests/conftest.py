@@ -16,9 +16,12 @@ from fleetlib.project import role_defaults
 DISK_FREE_LIMIT = role_defaults("rabbitmq")["rabbitmq_disk_free_limit_percent_of_ram"] / 100
 
 
-# The replacement changes the stack for good (fo-rabbitmq-4 in place of a broker): it runs after every other
-# test, and the installed tarball's site.yml and monitoring.yml last, on the inventory that describes the result.
-LAST = ("test_replace_node.py", "test_installed_tarball.py")
+# The modules that run last, in this order. The rolling restart keeps both cores busy with Ansible and RabbitMQ:
+# after the fault tests, which mostly wait, it runs once the roles scenario beside this one has ended more often
+# than not. The replacement changes the stack for good (fo-rabbitmq-4 in place of a broker): it runs after every
+# other test, and the installed tarball's site.yml and monitoring.yml last, on the inventory that describes the
+# result.
+LAST = ("test_maintenance.py", "test_replace_node.py", "test_installed_tarball.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

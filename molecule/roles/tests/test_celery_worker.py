@@ -13,7 +13,7 @@ from celery import Celery
 from celery_fleet_app.config import FleetConfig, broker_url, celery_settings
 from fleetlib.accounting import completions
 from fleetlib.brokers import rabbitmqctl_json
-from fleetlib.hosts import container_address, get, root
+from fleetlib.hosts import container_address, get, lines_with, root
 from fleetlib.project import role_defaults, scenario_group_vars
 from fleetlib.waits import wait_for
 from roles_stack import WORKERS
@@ -121,9 +121,7 @@ def recorded(host: testinfra.host.Host, token: str) -> bool:
         host,
         get(host, "worker-bookworm" if "trixie" in host.backend.get_hostname() else "worker-trixie"),
     ]
-    return any(
-        worker.file(COMPLETED_LOG).exists and token in worker.file(COMPLETED_LOG).content_string for worker in workers
-    )
+    return any(lines_with(worker, COMPLETED_LOG, token, missing_ok=True) for worker in workers)
 
 
 def test_a_task_round_trips(host: testinfra.host.Host) -> None:

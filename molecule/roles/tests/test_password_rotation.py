@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import testinfra.host
 from fleetlib.brokers import amqp_connection
-from fleetlib.hosts import container_address, get, root
+from fleetlib.hosts import container_address, get, root, root_succeeds
 from fleetlib.project import scenario_group_vars
 from fleetlib.vaults import leaked, redacted, vault_file
 from fleetlib.waits import wait_for
@@ -60,7 +60,9 @@ def start_sampler(broker: testinfra.host.Host, secret: str) -> None:
 def stop_sampler(broker: testinfra.host.Host) -> tuple[int, int, str]:
     """Samples taken, processes seen with the secret on their command line, and their programs."""
     root(broker, f"touch {STOP}")
-    assert wait_for(lambda: broker.file(OUT).exists, timeout=10), f"{broker.backend.host}: the sampler did not stop"
+    assert wait_for(lambda: root_succeeds(broker, f"test -e {OUT}"), timeout=10), (
+        f"{broker.backend.host}: the sampler did not stop"
+    )
     samples, hits, programs = root(broker, f"cat {OUT}").split(" ", 2)
     return int(samples), int(hits), programs
 
