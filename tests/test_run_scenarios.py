@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -323,3 +324,24 @@ def test_the_first_destroy_is_skipped_only_when_nothing_exists(
 ) -> None:
     monkeypatch.setattr(run_scenarios.subprocess, "run", listing(rows, containers))
     assert run_scenarios.nothing_to_destroy("failover") is skipped
+
+
+def test_a_lane_after_the_first_runs_its_commands_niced() -> None:
+    command = ["molecule", "verify", "--scenario-name", "roles"]
+    assert run_scenarios.niced(command, 0) == command
+    assert run_scenarios.niced(command, run_scenarios.LANE_NICE) == ["nice", "-n", "10", *command]
+
+
+def test_a_lanes_containers_get_the_lower_cpu_weight(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(run_scenarios.subprocess, "run", fake_run)
+    log = io.StringIO()
+    run_scenarios.lower_cpu_weight("roles", log)
+    assert ran == [["docker", "update", "--cpu-shares", "128", *run_scenarios.platform_names("roles")]]
+    assert {"rmq-trixie-1", "worker-bookworm"} <= set(ran[0])
+    assert log.getvalue().startswith("docker update --cpu-shares 128 rmq-trixie-1 ")

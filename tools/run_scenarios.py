@@ -21,6 +21,14 @@ as `molecule test` does. The wait shows as a step of its own, "turn".
 
 A scenario whose converge is light (NO_TURN) takes no turn.
 
+The first scenario listed is the longest lane, and its tests mostly wait on
+faults. Every other lane (and the checks) runs at a lower CPU priority: its
+commands on the control node at LANE_NICE, its containers, once created, with
+LANE_CPU_SHARES of Docker's CPU weight (1024 by default). It takes the CPU
+the long lane leaves, instead of stretching that lane's waits. Alone, a
+scenario runs as fast as ever: priority only decides who waits when both want
+a core.
+
 `--checks CMD` (make test's lint and unit tests) runs CMD in the first lane
 that frees up once every scenario has started (after testhosts, in make
 test's order), not from the start: its 40 CPU-seconds then come while the
@@ -72,6 +80,9 @@ BASE_CONFIGS = [PROJECT_DIR / ".config" / "molecule" / name for name in ("config
 TURN_STEPS = frozenset({"converge"})
 # Scenarios whose converge needs no turn: testhosts' converges nothing (2 s).
 NO_TURN = frozenset({"testhosts"})
+# The niceness of every lane but the first (the longest), and its containers' CPU weight: about an eighth each.
+LANE_NICE = 10
+LANE_CPU_SHARES = 128
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Molecule (26) logs the start and end of each step, after a log level, as
@@ -301,6 +312,7 @@ def run(
     log_dir: Path = LOG_DIR,
     turns: Turns | None = None,
     sequence: list[str] | None = None,
+    nice: int = 0,
 ) -> Outcome:
     """One scenario's test sequence, step by step (converge in its turn), the output copied line by line to its
     log and read for step markers. After a failed step only the destroy steps run, as in `molecule test`."""
@@ -322,8 +334,10 @@ def run(
                     continue
                 in_turn = step in TURN_STEPS and scenario not in NO_TURN
                 with wait_for_turn(scenario, turns, tracker, console) if in_turn else contextlib.nullcontext():
-                    code = run_step(scenario, step, output, tracker, console)
+                    code = run_step(scenario, step, output, tracker, console, nice)
                 returncode = returncode or code
+                if step == "create" and nice and not code:
+                    lower_cpu_weight(scenario, output)
     finally:
         turns.done(scenario)
     outcome = Outcome(scenario, returncode, time.monotonic() - start, log, tuple(tracker.steps))
@@ -362,9 +376,28 @@ def nothing_to_destroy(scenario: str) -> bool:
     return containers.returncode == 0 and not {row[0] for row in rows} & set(containers.stdout.split())
 
 
-def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, console: Console) -> int:
+def platform_names(scenario: str) -> list[str]:
+    """The scenario's containers, by the names its molecule.yml gives them."""
+    config = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text())
+    return [platform["name"] for platform in config["platforms"]]
+
+
+def lower_cpu_weight(scenario: str, output: TextIO) -> None:
+    """The scenario's containers at LANE_CPU_SHARES (Molecule's platform schema has no such setting)."""
+    command = ["docker", "update", "--cpu-shares", str(LANE_CPU_SHARES), *platform_names(scenario)]
+    output.write(" ".join(command) + "\n")
+    updated = subprocess.run(command, capture_output=True, text=True, check=False)
+    output.write(updated.stdout + updated.stderr)
+
+
+def niced(command: list[str], nice: int) -> list[str]:
+    """The command at that niceness (its children inherit it)."""
+    return ["nice", "-n", str(nice), *command] if nice else command
+
+
+def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, console: Console, nice: int = 0) -> int:
     """`molecule <step>` for the scenario, its output appended to the log and read for markers; its exit code."""
-    command = molecule_step(scenario, step)
+    command = niced(molecule_step(scenario, step), nice)
     output.write(" ".join(command) + "\n")
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=molecule_env()
@@ -379,13 +412,14 @@ def run_step(scenario: str, step: str, output: TextIO, tracker: StepTracker, con
     return process.returncode
 
 
-def run_checks(command: str, console: Console, log_dir: Path = LOG_DIR, name: str = "checks") -> Outcome:
+def run_checks(command: str, console: Console, log_dir: Path = LOG_DIR, name: str = "checks", nice: int = 0) -> Outcome:
     """A shell command in a lane of its own (make test's lint and unit tests), its output to <log_dir>/<name>.log."""
     log = log_dir / f"{name}.log"
     start = time.monotonic()
     console.line(name, f"started: {command}")
     with log.open("w") as output:
-        finished = subprocess.run(command, shell=True, stdout=output, stderr=subprocess.STDOUT, check=False)
+        shell = niced(["sh", "-c", command], nice)
+        finished = subprocess.run(shell, stdout=output, stderr=subprocess.STDOUT, check=False)
     returncode = finished.returncode
     outcome = Outcome(name, returncode, time.monotonic() - start, log)
     report(outcome, console)
@@ -467,8 +501,11 @@ def main() -> int:
     turns = Turns([name for name in args.scenarios if name not in NO_TURN])
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         # Lanes are taken in the order submitted: the checks after the last scenario.
-        scenarios = [pool.submit(run, name, console=console, turns=turns) for name in args.scenarios]
-        checks = pool.submit(run_checks, args.checks, console) if args.checks else None
+        scenarios = [
+            pool.submit(run, name, console=console, turns=turns, nice=LANE_NICE if index else 0)
+            for index, name in enumerate(args.scenarios)
+        ]
+        checks = pool.submit(run_checks, args.checks, console, nice=LANE_NICE) if args.checks else None
         outcomes = [scenario.result() for scenario in scenarios]
         checked = [checks.result()] if checks else []
     wall_seconds = console.elapsed()
