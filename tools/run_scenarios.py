@@ -295,10 +295,15 @@ class Turns:
             self._changed.notify_all()
 
 
+def scenario_config(scenario: str) -> dict[str, Any]:
+    """The scenario's molecule.yml."""
+    config: dict[str, Any] = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text())
+    return config
+
+
 def test_sequence(scenario: str) -> list[str]:
     """The scenario's steps, from its molecule.yml (every scenario here names them)."""
-    config = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text())
-    return list(config["scenario"]["test_sequence"])
+    return list(scenario_config(scenario)["scenario"]["test_sequence"])
 
 
 def molecule_step(scenario: str, step: str) -> list[str]:
@@ -378,8 +383,7 @@ def nothing_to_destroy(scenario: str) -> bool:
 
 def platform_names(scenario: str) -> list[str]:
     """The scenario's containers, by the names its molecule.yml gives them."""
-    config = yaml.safe_load((MOLECULE_DIR / scenario / "molecule.yml").read_text())
-    return [platform["name"] for platform in config["platforms"]]
+    return [platform["name"] for platform in scenario_config(scenario)["platforms"]]
 
 
 def lower_cpu_weight(scenario: str, output: TextIO) -> None:
