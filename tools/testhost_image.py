@@ -20,6 +20,8 @@ from pathlib import Path
 REPOSITORY = "celery-fleet/testhost"
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "images" / "testhost"
 SUITES = ("trixie", "bookworm")
+# The module (images/testhost/<name>.py) that caches the bytecode of the Python Ansible sends with each task.
+BYTECODE_CACHE = "ansiballz_bytecode"
 # Image metadata that makes systemd boot as PID 1 and know it runs in a container.
 # (Docker 20.10's import takes no STOPSIGNAL; containers are removed with force.)
 IMPORT_CHANGES = (
@@ -62,6 +64,10 @@ def build_rootfs(suite: str, root: Path) -> None:
         stdout=subprocess.DEVNULL,
     )
     shutil.copy(RECIPE_DIR / "customize.sh", root / "customize.sh")
+    # Every system Python loads the bytecode cache for Ansible's payloads (see its docstring).
+    site_dir = root / "usr" / "lib" / "python3" / "dist-packages"
+    shutil.copy(RECIPE_DIR / f"{BYTECODE_CACHE}.py", site_dir / f"{BYTECODE_CACHE}.py")
+    (site_dir / f"{BYTECODE_CACHE}.pth").write_text(f"import {BYTECODE_CACHE}; {BYTECODE_CACHE}.install()\n")
     subprocess.run(["chroot", str(root), "/bin/sh", "/customize.sh"], check=True)
     (root / "customize.sh").unlink()
 

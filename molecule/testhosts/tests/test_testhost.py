@@ -78,3 +78,21 @@ def test_host_keys_are_made_by_each_container_not_shipped_in_the_image(host: tes
     scan = subprocess.run(["ssh-keyscan", "-t", "ed25519", container_address(host)],
                           capture_output=True, text=True, timeout=30, check=True).stdout.split()  # fmt: skip
     assert own in scan
+
+
+# --- The bytecode cache for Ansible's payloads (images/testhost/ansiballz_bytecode.py) ---
+
+CACHE_DIR = "/var/cache/ansiballz-bytecode"
+
+
+def test_every_system_python_loads_the_bytecode_cache(host: testinfra.host.Host) -> None:
+    script = "import zipimport, ansiballz_bytecode as cache; print(zipimport._compile_source is cache.cached_compile)"
+    loaded = host.run(f"python3 -c '{script}'")
+    assert loaded.stdout.strip() == "True", loaded.stdout + loaded.stderr
+
+
+def test_the_converge_left_compiled_payloads_in_a_cache_only_root_can_write(host: testinfra.host.Host) -> None:
+    # The converge's fact gathering ran as root (this scenario connects through Docker, as root).
+    cache = host.file(CACHE_DIR)
+    assert (cache.is_directory, cache.user, cache.mode) == (True, "root", 0o700)
+    assert host.run(f"ls {CACHE_DIR}").stdout.split() != []
