@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import zipfile
 import zipimport
 from pathlib import Path
+from types import CodeType
 
 import ansiballz_bytecode
 import pytest
@@ -25,10 +27,10 @@ def payload(directory: Path, name: str = "ansible_stat_payload.zip", source: byt
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The hook installed, with its cache in a fresh directory; yields that directory."""
+    """The hook installed, with its cache in a fresh directory, for whoever runs the tests; returns that directory."""
     cache_dir = tmp_path / "cache"
     monkeypatch.setattr(ansiballz_bytecode, "CACHE_DIR", str(cache_dir))
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(ansiballz_bytecode, "OWNER_UID", os.geteuid())
     monkeypatch.setattr(zipimport, "_compile_source", zipimport._compile_source)
     ansiballz_bytecode.install()
     return cache_dir
@@ -67,7 +69,7 @@ def test_a_second_payload_with_the_same_source_is_not_compiled_again(
     assert len(list(cache.iterdir())) == 1
 
 
-def test_the_cached_code_names_the_zip_it_came_from_this_time(cache: Path, tmp_path: Path) -> None:
+def test_the_cached_code_names_the_zip_it_came_from_this_time(cache: Path, compiles: list[str], tmp_path: Path) -> None:
     load(payload(tmp_path / "one"))
     second = payload(tmp_path / "two")
     namespace = load(second)
@@ -76,6 +78,41 @@ def test_the_cached_code_names_the_zip_it_came_from_this_time(cache: Path, tmp_p
     assert isinstance(greeter, type)
     assert namespace["greet"].__code__.co_filename == expected  # type: ignore[attr-defined]
     assert greeter.hi.__code__.co_filename == expected
+    assert len(compiles) == 1
+
+
+def test_cached_code_is_the_code_a_compile_makes(cache: Path, tmp_path: Path) -> None:
+    load(payload(tmp_path / "one"))
+    second = payload(tmp_path / "two")
+    cached = zipimport.zipimporter(f"{second}/module_utils").get_code("greeting")
+    compiled = compile(SOURCE, f"{second}/module_utils/greeting.py", "exec", dont_inherit=True)
+    assert anatomy(cached) == anatomy(compiled)
+
+
+def anatomy(code: CodeType) -> tuple[object, ...]:
+    """Everything a code object runs or reports, nested code objects included (marshal's bytes differ in how
+    shared strings are referenced, which is not what runs)."""
+    consts = tuple(anatomy(const) if isinstance(const, CodeType) else const for const in code.co_consts)
+    return (
+        code.co_code, consts, code.co_names, code.co_varnames, code.co_filename, code.co_qualname,
+        code.co_firstlineno, code.co_linetable, code.co_exceptiontable, code.co_flags, code.co_stacksize,
+    )  # fmt: skip
+
+
+def test_other_compile_flags_are_not_cached(
+    cache: Path, compiles: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under -O the same source compiles to other code (no asserts): it must neither fill nor read the cache.
+    monkeypatch.setattr(ansiballz_bytecode, "default_flags", lambda: False)
+    for directory in ("one", "two"):
+        load(payload(tmp_path / directory))
+    assert len(compiles) == 2
+    assert not cache.exists()
+
+
+def test_the_per_task_sitecustomize_is_not_cached(cache: Path) -> None:
+    path = "/tmp/ansible_stat_payload_x/ansible_stat_payload.zip/sitecustomize.py"
+    assert ansiballz_bytecode.cache_key(path, b"import sys") is None
 
 
 def test_changed_source_is_compiled_anew(cache: Path, compiles: list[str], tmp_path: Path) -> None:
@@ -101,24 +138,54 @@ def test_a_cache_others_can_write_is_not_used(cache: Path, compiles: list[str], 
     assert list(cache.iterdir()) == []
 
 
+def test_a_cache_another_user_owns_is_not_used(
+    cache: Path, compiles: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.mkdir(mode=0o700)
+    # This process as another user than the directory's owner, whom the cache is then for.
+    other = os.geteuid() + 1
+    monkeypatch.setattr(ansiballz_bytecode, "OWNER_UID", other)
+    monkeypatch.setattr(os, "geteuid", lambda: other)
+    for directory in ("one", "two"):
+        load(payload(tmp_path / directory))
+    assert len(compiles) == 2
+    assert list(cache.iterdir()) == []
+
+
+def test_a_symlinked_cache_is_not_used(cache: Path, compiles: list[str], tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    cache.symlink_to(elsewhere)
+    for directory in ("one", "two"):
+        load(payload(tmp_path / directory))
+    assert len(compiles) == 2
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_no_cache_for_a_user_other_than_root(
     cache: Path, compiles: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: ansiballz_bytecode.OWNER_UID + 1)
     for directory in ("one", "two"):
         load(payload(tmp_path / directory))
     assert len(compiles) == 2
     assert not cache.exists()
 
 
-def test_a_damaged_cache_file_is_compiled_again_and_replaced(cache: Path, compiles: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage", [b"not marshal data", marshal.dumps(None), b""], ids=["garbage", "not-code", "empty"]
+)
+def test_a_damaged_cache_file_is_compiled_again_and_replaced(
+    cache: Path, compiles: list[str], tmp_path: Path, damage: bytes
+) -> None:
     load(payload(tmp_path / "one"))
     (entry,) = cache.iterdir()
-    entry.write_bytes(b"not marshal data")
+    entry.write_bytes(damage)
     assert load(payload(tmp_path / "two"))["greet"]() == ["hello"]
     assert load(payload(tmp_path / "three"))["greet"]() == ["hello"]
     assert len(compiles) == 2
     assert stat_mode(cache) == 0o700
+    assert [path.name for path in cache.iterdir()] == [entry.name]
 
 
 def stat_mode(path: Path) -> int:

@@ -54,6 +54,14 @@ def test_renaming_a_file_changes_the_digest(recipe: Path, builder: Path) -> None
     assert testhost_image.recipe_digest("trixie", recipe, builder) != before
 
 
+def test_bytecode_left_beside_the_recipe_does_not_change_the_digest(recipe: Path, builder: Path) -> None:
+    # The unit tests import the recipe's Python module; its __pycache__ must not rebuild the images.
+    before = testhost_image.recipe_digest("trixie", recipe, builder)
+    (recipe / "__pycache__").mkdir()
+    (recipe / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"bytecode")
+    assert testhost_image.recipe_digest("trixie", recipe, builder) == before
+
+
 def test_packages_skip_comments_and_blanks(recipe: Path) -> None:
     assert testhost_image.read_packages(recipe) == ["systemd", "python3"]
 

@@ -33,7 +33,9 @@ IMPORT_CHANGES = (
 def recipe_digest(suite: str, recipe_dir: Path = RECIPE_DIR, builder: Path = Path(__file__)) -> str:
     """Hash everything that decides the image's content."""
     digest = hashlib.sha256(f"suite={suite}\n".encode())
-    for path in sorted(p for p in recipe_dir.rglob("*") if p.is_file()):
+    # Not the bytecode Python leaves beside the recipe's module when the unit tests import it.
+    recipe = (p for p in recipe_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in sorted(recipe):
         digest.update(path.relative_to(recipe_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     digest.update(builder.read_bytes())
@@ -68,6 +70,9 @@ def build_rootfs(suite: str, root: Path) -> None:
     site_dir = root / "usr" / "lib" / "python3" / "dist-packages"
     shutil.copy(RECIPE_DIR / f"{BYTECODE_CACHE}.py", site_dir / f"{BYTECODE_CACHE}.py")
     (site_dir / f"{BYTECODE_CACHE}.pth").write_text(f"import {BYTECODE_CACHE}; {BYTECODE_CACHE}.install()\n")
+    # Compiled now: only root could write its __pycache__ later, and every other user's Python would compile it.
+    module = f"/usr/lib/python3/dist-packages/{BYTECODE_CACHE}.py"
+    subprocess.run(["chroot", str(root), "python3", "-m", "py_compile", module], check=True)
     subprocess.run(["chroot", str(root), "/bin/sh", "/customize.sh"], check=True)
     (root / "customize.sh").unlink()
 

@@ -2,43 +2,54 @@
 
 Ansible sends each module, with the module_utils it imports, as a zip (AnsiballZ), and the host's Python imports
 them from that zip. Python keeps compiled bytecode for files on disk (`__pycache__`) but never for a zip's, so
-every task compiles `ansible.module_utils.basic` and the rest of them again: 0.06 of the 0.20 CPU-seconds a task
-cost a test host (20 `stat` tasks on a Debian 13 host: 0.20, then 0.14 CPU-s each). `make test` runs thousands of
-tasks on 2 cores (docs/testing.md has what this saved).
+every task compiles `ansible.module_utils.basic` and the rest of them again (20 `stat` tasks on a Debian 13 host:
+0.20 CPU-s each, 0.14 with this cache filled). `make test` runs thousands of tasks on 2 cores.
 
 Every system Python on the image loads this module through a .pth file (tools/testhost_image.py puts both in
 place), and `install()` wraps zipimport's compile step: what root's Python compiles from an Ansible payload zip
 (`ansible_<module>_payload.zip`) is kept in CACHE_DIR, keyed by the SHA-256 of the bytecode version, the file's
-path in the zip and its source. The same source compiles to the same code, so what runs is unchanged; a cached
-copy only gets the file name of the zip it came from this time. Any other zip, and any failure to read or write
-the cache, compiles as before.
+path in the zip and its source. Only at the interpreter's default flags, as Ansible starts it: `-O` or
+`-X no_debug_ranges` would compile the same source to other code. A cached copy gets the file name of the zip it
+came from this time, as Python does for a __pycache__ file. Any other zip or flag, and any failure to read or
+write the cache, compiles as before.
 
 Only for root, and only in a directory owned by root that no one else can write: a cache another user could write
 would let them choose the code root runs. Real fleet hosts do not get this; it is part of the test image.
 """
 
-# os, not pathlib: every Python process on the host imports this module, and pathlib costs it more to import.
-# ruff: noqa: PTH102, PTH105, PTH118, PTH123
-
-from __future__ import annotations
+# os, not pathlib, and no `from __future__` import: every Python process on the host imports this module (keepalived's
+# check, every second), and those cost it more to import.
+# ruff: noqa: PTH102, PTH105, PTH108, PTH118, PTH123
 
 import os
 import stat
+import sys
 import zipimport
 from types import CodeType
 
 CACHE_DIR = "/var/cache/ansiballz-bytecode"
+# The only user whose Python uses the cache (a constant, so that tests can run as anyone).
+OWNER_UID = 0
 # How AnsiballZ names the zip it writes to a temporary directory on the host (ansible-core's _ansiballz wrapper).
 PAYLOAD_ZIP = "_payload.zip" + os.sep
+# A zip member that holds per-task text (the payload's temporary path), never worth keeping.
+PER_TASK_MEMBERS = ("sitecustomize.py",)
 
 # The one step this module wraps (a private function of zipimport, in every Python 3 the images carry).
 _compile_source = getattr(zipimport, "_compile_source", None)
 
 
+def default_flags() -> bool:
+    """Whether this interpreter compiles as Ansible starts it: no -O, no -X no_debug_ranges."""
+    return (
+        sys.flags.optimize == 0 and "no_debug_ranges" not in sys._xoptions and not os.environ.get("PYTHONNODEBUGRANGES")
+    )
+
+
 def cache_key(pathname: str, source: bytes) -> str | None:
     """The cache's file name for a file in an Ansible payload zip; None for any other path."""
     _, found, member = pathname.partition(PAYLOAD_ZIP)
-    if not found:
+    if not found or member.endswith(PER_TASK_MEMBERS):
         return None
     # Imported here, not at startup: every Python process on the host loads this module.
     import hashlib
@@ -48,8 +59,8 @@ def cache_key(pathname: str, source: bytes) -> str | None:
 
 
 def usable(cache_dir: str) -> bool:
-    """Whether this process may use the cache: it runs as root, and the directory is root's alone."""
-    if os.geteuid() != 0:
+    """Whether this process may use the cache: it runs as OWNER_UID, and the directory is that user's alone."""
+    if os.geteuid() != OWNER_UID:
         return False
     try:
         os.mkdir(cache_dir, 0o700)
@@ -57,8 +68,11 @@ def usable(cache_dir: str) -> bool:
         pass
     except OSError:
         return False
-    status = os.lstat(cache_dir)
-    return stat.S_ISDIR(status.st_mode) and status.st_uid == 0 and status.st_mode & 0o077 == 0
+    try:
+        status = os.lstat(cache_dir)
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == OWNER_UID and status.st_mode & 0o077 == 0
 
 
 def with_filename(code: CodeType, filename: str) -> CodeType:
@@ -67,29 +81,50 @@ def with_filename(code: CodeType, filename: str) -> CodeType:
     return code.replace(co_filename=filename, co_consts=consts)
 
 
+def read_cached(path: str, pathname: str) -> CodeType | None:
+    """The cached code for `pathname`, or None when there is none or it is not whole code."""
+    import marshal
+
+    try:
+        with open(path, "rb") as cached:
+            code = marshal.load(cached)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return with_filename(code, pathname) if isinstance(code, CodeType) else None
+
+
+def write_cached(path: str, code: CodeType) -> None:
+    """Keep `code` at `path`: written aside, then renamed, so a reader sees a whole file or none."""
+    import marshal
+
+    partial = f"{path}.{os.getpid()}"
+    try:
+        # O_EXCL: a second thread of this process writing the same file leaves it to the first.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            marshal.dump(code, out)
+        os.replace(partial, path)
+    except (OSError, ValueError):
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+
+
 def cached_compile(pathname: str, source: bytes) -> CodeType:
     """zipimport's compile step, through the cache for Ansible's payloads."""
     assert _compile_source is not None  # install() wraps nothing otherwise
     key = cache_key(pathname, source)
-    if key is None or not usable(CACHE_DIR):
+    if key is None or not default_flags() or not usable(CACHE_DIR):
         return _compile_source(pathname, source)
-    import marshal
-
     path = os.path.join(CACHE_DIR, key)
-    try:
-        with open(path, "rb") as cached:
-            return with_filename(marshal.load(cached), pathname)
-    except (OSError, EOFError, ValueError, TypeError):
-        pass
-    code = _compile_source(pathname, source)
-    # Written aside, then renamed: a concurrent task on the host reads a whole file or none.
-    partial = f"{path}.{os.getpid()}"
-    try:
-        with open(partial, "wb") as out:
-            marshal.dump(code, out)
-        os.replace(partial, path)
-    except OSError:
-        pass
+    code = read_cached(path, pathname)
+    if code is None:
+        code = _compile_source(pathname, source)
+        write_cached(path, code)
     return code
 
 

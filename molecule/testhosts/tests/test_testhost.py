@@ -89,6 +89,14 @@ def test_every_system_python_loads_the_bytecode_cache(host: testinfra.host.Host)
     script = "import zipimport, ansiballz_bytecode as cache; print(zipimport._compile_source is cache.cached_compile)"
     loaded = host.run(f"python3 -c '{script}'")
     assert loaded.stdout.strip() == "True", loaded.stdout + loaded.stderr
+    # Compiled in the image: a user other than root could not write its bytecode, and would compile it each time.
+    assert host.run("ls /usr/lib/python3/dist-packages/__pycache__/ansiballz_bytecode.*.pyc").rc == 0
+
+
+def test_a_user_other_than_root_does_not_use_the_bytecode_cache(host: testinfra.host.Host) -> None:
+    script = "import ansiballz_bytecode as cache; print(cache.usable(cache.CACHE_DIR))"
+    used = host.run(f"runuser -u deploy -- python3 -c '{script}'")
+    assert used.stdout.strip() == "False", used.stdout + used.stderr
 
 
 def test_the_converge_left_compiled_payloads_in_a_cache_only_root_can_write(host: testinfra.host.Host) -> None:
