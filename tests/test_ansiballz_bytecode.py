@@ -51,6 +51,12 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return compiled
 
 
+def load_from_two_payloads(tmp_path: Path, name: str = "ansible_stat_payload.zip") -> None:
+    """The module loaded from two zips with the same source, as two tasks' payloads carry it."""
+    for directory in ("one", "two"):
+        load(payload(tmp_path / directory, name=name))
+
+
 def load(zip_path: str) -> dict[str, object]:
     """The module's namespace, run from the zip as the host's Python would import it."""
     code = zipimport.zipimporter(f"{zip_path}/module_utils").get_code("greeting")
@@ -104,15 +110,16 @@ def test_other_compile_flags_are_not_cached(
 ) -> None:
     # Under -O the same source compiles to other code (no asserts): it must neither fill nor read the cache.
     monkeypatch.setattr(ansiballz_bytecode, "default_flags", lambda: False)
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory))
+    load_from_two_payloads(tmp_path)
     assert len(compiles) == 2
     assert not cache.exists()
 
 
 def test_the_per_task_sitecustomize_is_not_cached(cache: Path) -> None:
     path = "/tmp/ansible_stat_payload_x/ansible_stat_payload.zip/sitecustomize.py"
-    assert ansiballz_bytecode.cache_key(path, b"import sys") is None
+    assert ansiballz_bytecode.payload_member(path) is None
+    module = path.replace("sitecustomize.py", "ansible/module_utils/basic.py")
+    assert ansiballz_bytecode.payload_member(module) == "ansible/module_utils/basic.py"
 
 
 def test_changed_source_is_compiled_anew(cache: Path, compiles: list[str], tmp_path: Path) -> None:
@@ -123,8 +130,7 @@ def test_changed_source_is_compiled_anew(cache: Path, compiles: list[str], tmp_p
 
 
 def test_other_zips_are_not_cached(cache: Path, compiles: list[str], tmp_path: Path) -> None:
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory, name="library.zip"))
+    load_from_two_payloads(tmp_path, name="library.zip")
     assert len(compiles) == 2
     assert not cache.exists() or list(cache.iterdir()) == []
 
@@ -132,8 +138,7 @@ def test_other_zips_are_not_cached(cache: Path, compiles: list[str], tmp_path: P
 def test_a_cache_others_can_write_is_not_used(cache: Path, compiles: list[str], tmp_path: Path) -> None:
     cache.mkdir(mode=0o700)
     cache.chmod(0o777)
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory))
+    load_from_two_payloads(tmp_path)
     assert len(compiles) == 2
     assert list(cache.iterdir()) == []
 
@@ -146,8 +151,7 @@ def test_a_cache_another_user_owns_is_not_used(
     other = os.geteuid() + 1
     monkeypatch.setattr(ansiballz_bytecode, "OWNER_UID", other)
     monkeypatch.setattr(os, "geteuid", lambda: other)
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory))
+    load_from_two_payloads(tmp_path)
     assert len(compiles) == 2
     assert list(cache.iterdir()) == []
 
@@ -156,8 +160,7 @@ def test_a_symlinked_cache_is_not_used(cache: Path, compiles: list[str], tmp_pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
     cache.symlink_to(elsewhere)
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory))
+    load_from_two_payloads(tmp_path)
     assert len(compiles) == 2
     assert list(elsewhere.iterdir()) == []
 
@@ -166,8 +169,7 @@ def test_no_cache_for_a_user_other_than_root(
     cache: Path, compiles: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: ansiballz_bytecode.OWNER_UID + 1)
-    for directory in ("one", "two"):
-        load(payload(tmp_path / directory))
+    load_from_two_payloads(tmp_path)
     assert len(compiles) == 2
     assert not cache.exists()
 

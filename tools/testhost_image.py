@@ -67,11 +67,11 @@ def build_rootfs(suite: str, root: Path) -> None:
     )
     shutil.copy(RECIPE_DIR / "customize.sh", root / "customize.sh")
     # Every system Python loads the bytecode cache for Ansible's payloads (see its docstring).
-    site_dir = root / "usr" / "lib" / "python3" / "dist-packages"
-    shutil.copy(RECIPE_DIR / f"{BYTECODE_CACHE}.py", site_dir / f"{BYTECODE_CACHE}.py")
-    (site_dir / f"{BYTECODE_CACHE}.pth").write_text(f"import {BYTECODE_CACHE}; {BYTECODE_CACHE}.install()\n")
-    # Compiled now: only root could write its __pycache__ later, and every other user's Python would compile it.
     module = f"/usr/lib/python3/dist-packages/{BYTECODE_CACHE}.py"
+    installed = root / module.lstrip("/")
+    shutil.copy(RECIPE_DIR / f"{BYTECODE_CACHE}.py", installed)
+    installed.with_suffix(".pth").write_text(f"import {BYTECODE_CACHE}; {BYTECODE_CACHE}.install()\n")
+    # Compiled now: only root could write its __pycache__ later, and every other user's Python would compile it.
     subprocess.run(["chroot", str(root), "python3", "-m", "py_compile", module], check=True)
     subprocess.run(["chroot", str(root), "/bin/sh", "/customize.sh"], check=True)
     (root / "customize.sh").unlink()

@@ -46,11 +46,14 @@ def default_flags() -> bool:
     )
 
 
-def cache_key(pathname: str, source: bytes) -> str | None:
-    """The cache's file name for a file in an Ansible payload zip; None for any other path."""
+def payload_member(pathname: str) -> str | None:
+    """The path inside an Ansible payload zip of a file worth caching; None for any other path."""
     _, found, member = pathname.partition(PAYLOAD_ZIP)
-    if not found or member.endswith(PER_TASK_MEMBERS):
-        return None
+    return member if found and not member.endswith(PER_TASK_MEMBERS) else None
+
+
+def cache_key(member: str, source: bytes) -> str:
+    """The cache's file name for a payload member's source."""
     # Imported here, not at startup: every Python process on the host loads this module.
     import hashlib
     from importlib.util import MAGIC_NUMBER
@@ -117,10 +120,11 @@ def write_cached(path: str, code: CodeType) -> None:
 def cached_compile(pathname: str, source: bytes) -> CodeType:
     """zipimport's compile step, through the cache for Ansible's payloads."""
     assert _compile_source is not None  # install() wraps nothing otherwise
-    key = cache_key(pathname, source)
-    if key is None or not default_flags() or not usable(CACHE_DIR):
+    # The cheap checks first: the source is hashed only for a compile the cache may serve.
+    member = payload_member(pathname)
+    if member is None or not default_flags() or not usable(CACHE_DIR):
         return _compile_source(pathname, source)
-    path = os.path.join(CACHE_DIR, key)
+    path = os.path.join(CACHE_DIR, cache_key(member, source))
     code = read_cached(path, pathname)
     if code is None:
         code = _compile_source(pathname, source)
